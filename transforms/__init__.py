@@ -1,0 +1,1 @@
+"""forestsync transforms."""
