@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
+import pyarrow as pa
 
 from flows.connectors.attribute_types import ATTRIBUTE_TYPES, AttributeSyntax, attribute_type
 from flows.connectors.base import ImportBatch, ImportResult
@@ -183,26 +184,28 @@ class _Checks:
 
 
 def _logical_lines(lines: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    """Join continuation lines (a leading space) to the line they continue; drop comments."""
-    df = lines.with_columns(
-        cont=pl.col("t").str.starts_with(" ").fill_null(False),
-        blank=pl.col("t").is_null() | (pl.col("t") == ""),
-    )
-    orphan = pl.col("cont") & pl.col("blank").shift(1, fill_value=True)
-    checks.add(df.filter(orphan), "continuation line (starting with a space) with no line to continue", 1)
-    if not bool(df["cont"].any()):
-        heads = df.select("n", "t")
-    else:
-        df = df.with_columns(lid=(~pl.col("cont")).cum_sum().cast(pl.Int64) - 1, orphan=orphan)
-        heads = df.filter(~pl.col("cont")).select("n", "t")
-        cont_lids = df.filter(pl.col("cont") & ~pl.col("orphan"))["lid"].unique()
-        joined = (
-            df.filter(pl.col("lid").is_in(cont_lids.implode()) & ~pl.col("orphan"))
-            .group_by("lid", maintain_order=True)
-            .agg(pl.when(pl.col("cont")).then(pl.col("t").str.slice(1)).otherwise(pl.col("t")).str.join(""))
-        )
-        heads = heads.with_columns(heads["t"].scatter(joined["lid"], joined["t"]))
-    return heads.filter(~pl.col("t").str.starts_with("#").fill_null(False))
+    """Join continuation lines (a leading space) to the line they continue; drop comments.
+
+    Each round folds the last continuation line of every run into the line before it, so the work is
+    proportional to the continuation lines and the rounds to the longest run.
+    """
+    blank = pl.col("t").is_null() | (pl.col("t") == "")
+    cont = pl.col("t").str.starts_with(" ").fill_null(False)
+    orphan = cont & blank.shift(1, fill_value=True)
+    df = lines.with_columns(cont=cont, orphan=orphan)
+    orphans = df.filter(pl.col("orphan"))
+    if orphans.height:
+        checks.add(orphans, "continuation line (starting with a space) with no line to continue", 1)
+        df = df.filter(~pl.col("orphan"))
+    df = df.drop("orphan")
+    while bool(df["cont"].any()):
+        is_cont = df["cont"]
+        last = is_cont & ~is_cont.shift(-1, fill_value=False)
+        target = last.shift(-1, fill_value=False).arg_true()
+        t = df["t"]
+        merged = t.gather(target) + t.gather(target + 1).str.slice(1)
+        df = df.with_columns(t.scatter(target, merged)).filter(~last)
+    return df.select("n", "t").filter(~pl.col("t").str.starts_with("#").fill_null(False))
 
 
 def _split_lines(logical: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
@@ -226,8 +229,11 @@ def _split_lines(logical: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
         attr=pl.col("t").str.slice(0, pl.col("p")),
         rest=pl.col("t").str.slice(pl.col("p") + 1),
     )
-    bad_attr = df.filter(pl.col("p").is_not_null() & ~pl.col("attr").str.contains(_ATTRIBUTE_DESCRIPTION))
-    checks.add(bad_attr, pl.lit("invalid attribute description '") + pl.col("attr") + pl.lit("'"), 1)
+    spellings = df["attr"].drop_nulls().unique()
+    bad_spellings = spellings.filter(~spellings.str.contains(_ATTRIBUTE_DESCRIPTION))
+    if bad_spellings.len():
+        bad_attr = df.filter(pl.col("attr").is_in(bad_spellings.implode()))
+        checks.add(bad_attr, pl.lit("invalid attribute description '") + pl.col("attr") + pl.lit("'"), 1)
     df = df.with_columns(
         b64=pl.col("rest").str.starts_with(":"),
         url=pl.col("rest").str.starts_with("<"),
@@ -334,13 +340,15 @@ def _typed_values(part: pl.DataFrame, name: str, checks: _Checks) -> pl.Series:
 def _object_types(lines: pl.DataFrame, entries: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
     oc = lines.filter(pl.col("key") == "objectclass")
     oc = oc.with_columns(_text(oc, checks).alias("v"))
-    low = pl.col("v").str.to_lowercase()
-    per_entry = oc.group_by("e").agg(
-        *[(low == t.lower()).any().alias(t) for t in OBJECT_TYPE_PRECEDENCE],
-        pl.col("v").last().alias("_last"),
+    rank = {t.lower(): i for i, t in enumerate(OBJECT_TYPE_PRECEDENCE)}
+    oc = oc.with_columns(
+        r=pl.col("v").str.to_lowercase().replace_strict(rank, default=None, return_dtype=pl.Int64)
     )
-    chain = [pl.when(pl.col(t)).then(pl.lit(t)) for t in OBJECT_TYPE_PRECEDENCE]
-    per_entry = per_entry.select("e", pl.coalesce([*chain, pl.col("_last")]).alias("type"))
+    per_entry = oc.group_by("e").agg(pl.col("r").min(), pl.col("v").last().alias("_last"))
+    names = pl.Series(OBJECT_TYPE_PRECEDENCE, dtype=pl.String)
+    per_entry = per_entry.select(
+        "e", pl.coalesce(names.gather(per_entry["r"]), per_entry["_last"]).alias("type")
+    )
     out = entries.join(per_entry, on="e", how="left", maintain_order="left")
     checks.add(out.filter(pl.col("type").is_null()), "entry has no objectClass", None)
     return out
@@ -378,65 +386,14 @@ def parse_ldif(
     dn_rows = df.filter(pl.col("first"))
     entries = dn_rows.select("e", "n", _text(dn_rows, checks).alias("dn"))
     checks.raise_if_any()
-    dup = entries.filter(pl.col("dn").str.to_lowercase().is_duplicated())
-    dup = dup.filter(pl.col("dn").str.to_lowercase().is_first_distinct().not_())
+    dn_key = pl.col("dn").str.to_lowercase()
+    dup = entries.filter(dn_key.is_duplicated() & ~dn_key.is_first_distinct())
     checks.add(dup, pl.lit("duplicate entry '") + pl.col("dn") + pl.lit("'"), None)
     values = df.filter(~pl.col("first")).select("n", "e", "attr", "key", "sv", "bv")
     entries = _object_types(values, entries, checks)
     checks.raise_if_any()
 
-    entries = entries.with_columns(pos=pl.int_range(pl.len()).over("type").cast(pl.Int64))
-    values = values.with_columns(
-        type=entries["type"].gather(values["e"]),
-        pos=entries["pos"].gather(values["e"]),
-    )
-    spelling = dict(
-        values.unique(subset="key", keep="first", maintain_order=True).select("key", "attr").iter_rows()
-    )
-    frames: dict[str, pl.DataFrame] = {}
-    parts = values.partition_by("type", "key", as_dict=True, include_key=False)
-    by_type: dict[str, list[tuple[str, pl.DataFrame]]] = {}
-    for (type_, key), part in parts.items():
-        by_type.setdefault(str(type_), []).append((str(key), part))
-    anchor_key = anchor_attribute.lower()
-    for type_, cols in by_type.items():
-        ents = entries.filter(pl.col("type") == type_)
-        height = ents.height
-        built: dict[str, pl.Series] = {}
-        for key, part in cols:
-            at = attribute_type(spelling[key])
-            col_name = at.name if at.name.lower() == key else spelling[key]
-            known = key in ATTRIBUTE_TYPES
-            vals = _typed_values(part, col_name, checks)
-            multi = at.multi_valued
-            if not multi:
-                dups = part.filter(part["pos"].is_duplicated() & ~part["pos"].is_first_distinct())
-                if dups.height and known:
-                    checks.add(dups, f"{col_name} is single-valued but has several values in this entry", 1)
-                    continue
-                multi = dups.height > 0
-            frame = part.select("pos").with_columns(vals.alias("v"))
-            if multi:
-                agg = frame.group_by("pos", maintain_order=True).agg(pl.col("v"))
-                col = (
-                    pl.DataFrame({"pos": pl.int_range(0, height, eager=True, dtype=pl.Int64)})
-                    .join(agg, on="pos", how="left", maintain_order="left")
-                    .to_series(1)
-                )
-            else:
-                col = pl.repeat(None, height, dtype=vals.dtype, eager=True).scatter(frame["pos"], frame["v"])
-            built[col_name] = col.alias(col_name)
-        anchor_col = next((s for n, s in built.items() if n.lower() == anchor_key), None)
-        if anchor_col is None or anchor_col.null_count():
-            missing = ents if anchor_col is None else ents.filter(anchor_col.is_null())
-            checks.add(missing, f"entry has no {anchor_attribute} (the anchor)", None)
-            continue
-        anchor = (
-            anchor_col.bin.encode("base64") if anchor_col.dtype == pl.Binary else anchor_col.cast(pl.String)
-        )
-        system = pl.DataFrame({ANCHOR: anchor, DN: ents["dn"], OBJECT_TYPE: ents["type"], "_n": ents["n"]})
-        attrs = pl.DataFrame([built[c] for c in sorted(built, key=lambda c: (c.lower(), c))])
-        frames[type_] = pl.concat([system, attrs], how="horizontal")
+    frames = _wide_frames(entries, values, anchor_attribute, checks)
     checks.raise_if_any()
     if frames:
         all_anchors = pl.concat([f.select(ANCHOR, "_n") for f in frames.values()])
@@ -445,6 +402,76 @@ def parse_ldif(
         checks.raise_if_any()
     ordered = sorted(frames, key=_type_order)
     return ParsedLdif({t: frames[t].drop("_n") for t in ordered}, entries.height)
+
+
+def _list_column(name: str, part: pl.DataFrame, vals: pl.Series, height: int) -> pl.Series:
+    """A list column from values sorted by ``pos``: offsets from the run lengths, no group-by."""
+    runs = part["pos"].rle()
+    counts = pl.zeros(height, dtype=pl.Int64, eager=True).scatter(
+        runs.struct.field("value"), runs.struct.field("len").cast(pl.Int64)
+    )
+    offsets = pl.concat([pl.Series([0], dtype=pl.Int64), counts.cum_sum()])
+    arr = pa.LargeListArray.from_arrays(offsets.to_arrow(), vals.to_arrow(), mask=(counts == 0).to_arrow())
+    return pl.Series(name, arr)
+
+
+def _wide_frames(
+    entries: pl.DataFrame, values: pl.DataFrame, anchor_attribute: str, checks: _Checks
+) -> dict[str, pl.DataFrame]:
+    """One wide frame per object type: the values of each (type, attribute) pivoted by entry position."""
+    type_names = entries["type"].unique().sort().to_list()
+    key_names = values["key"].unique().sort().to_list()
+    n_keys = max(len(key_names), 1)
+    entries = entries.with_columns(
+        tc=pl.col("type").replace_strict(type_names, list(range(len(type_names))), return_dtype=pl.Int64),
+        pos=pl.int_range(pl.len()).over("type").cast(pl.Int64),
+    )
+    values = values.with_columns(
+        code=entries["tc"].gather(values["e"]) * n_keys
+        + values["key"].replace_strict(key_names, list(range(len(key_names))), return_dtype=pl.Int64),
+        pos=entries["pos"].gather(values["e"]),
+    ).sort("code", maintain_order=True)
+    by_type = {str(k[0]): f for k, f in entries.partition_by("type", as_dict=True).items()}
+    built: dict[str, dict[str, pl.Series]] = {t: {} for t in type_names}
+    spelling: dict[str, str] = {}
+    offset = 0
+    for length, code in values["code"].rle().struct.unnest().iter_rows():
+        part = values.slice(offset, length)
+        offset += length
+        type_, key = type_names[code // n_keys], key_names[code % n_keys]
+        at = attribute_type(spelling.setdefault(key, str(part["attr"][0])))
+        col_name = at.name if at.name.lower() == key else spelling[key]
+        height = by_type[type_].height
+        vals = _typed_values(part, col_name, checks)
+        multi = at.multi_valued
+        if not multi:
+            dups = part.filter(part["pos"].is_duplicated() & ~part["pos"].is_first_distinct())
+            if dups.height and key in ATTRIBUTE_TYPES:
+                checks.add(dups, f"{col_name} is single-valued but has several values in this entry", 1)
+                continue
+            multi = dups.height > 0
+        if multi:
+            built[type_][col_name] = _list_column(col_name, part, vals, height)
+        else:
+            col = pl.repeat(None, height, dtype=vals.dtype, eager=True).scatter(part["pos"], vals)
+            built[type_][col_name] = col.alias(col_name)
+
+    frames: dict[str, pl.DataFrame] = {}
+    anchor_key = anchor_attribute.lower()
+    for type_, cols in built.items():
+        ents = by_type[type_]
+        anchor_col = next((s for n, s in cols.items() if n.lower() == anchor_key), None)
+        if anchor_col is None or anchor_col.null_count():
+            missing = ents if anchor_col is None else ents.filter(anchor_col.is_null())
+            checks.add(missing, f"entry has no {anchor_attribute} (the anchor)", None)
+            continue
+        anchor = (
+            anchor_col.bin.encode("base64") if anchor_col.dtype == pl.Binary else anchor_col.cast(pl.String)
+        )
+        system = pl.DataFrame({ANCHOR: anchor, DN: ents["dn"], OBJECT_TYPE: ents["type"], "_n": ents["n"]})
+        attrs = pl.DataFrame([cols[c] for c in sorted(cols, key=lambda c: (c.lower(), c))])
+        frames[type_] = pl.concat([system, attrs], how="horizontal")
+    return frames
 
 
 def _type_order(t: str) -> tuple[int, str]:
