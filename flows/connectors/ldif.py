@@ -378,7 +378,6 @@ def parse_ldif(
     checks = _Checks(label)
     logical = _logical_lines(read_lines(src, label), checks)
     df = _split_lines(logical, checks)
-    checks.raise_if_any()
     df = _decode_base64(df, checks)
     df = _change_types(df, checks)
     checks.raise_if_any()
@@ -501,14 +500,14 @@ class LdifConnector:
 
     def __init__(
         self,
+        name: str,
         path: str | Path,
-        name: str = "ldif",
         *,
         object_types: Sequence[str] | None = None,
         anchor_attribute: str = "objectGUID",
     ) -> None:
-        self.path = Path(path)
         self.name = name
+        self.path = Path(path)
         self._types = list(object_types) if object_types is not None else list(DEFAULT_OBJECT_TYPES)
         self.anchor_attribute = anchor_attribute
 
