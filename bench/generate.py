@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from emulator.forest import generate_forest  # noqa: E402
-from emulator.ldif import write_ldif  # noqa: E402
-from flows.connectors.ldif import LdifConnector  # noqa: E402
-from transforms.sync.staging import stage_full_import  # noqa: E402
+from emulator.forest import generate_forest
+from emulator.ldif import write_ldif
+from flows.connectors.ldif import LdifConnector
+from transforms.sync.staging import stage_full_import
 
 
 def peak_rss_mb() -> float:
