@@ -8,6 +8,7 @@ cycle run one after another in the flow's process).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,9 @@ def _flow_run_id() -> str | None:
         context = get_run_context()
     except Exception:
         return None
-    run = getattr(context, "flow_run", None) or getattr(getattr(context, "task_run", None), "flow_run_id", None)
+    run = getattr(context, "flow_run", None) or getattr(
+        getattr(context, "task_run", None), "flow_run_id", None
+    )
     return str(getattr(run, "id", run)) if run else None
 
 
@@ -79,10 +82,11 @@ def _publish_report(report: dict[str, Any]) -> None:
     for step in report["steps"]:
         counters = ", ".join(f"{k}={v}" for k, v in step["counters"].items() if v) or "-"
         lines.append(f"| {step['connector']} | {step['profile']} | {step['status']} | {counters} |")
-    try:
-        create_markdown_artifact(markdown="\n".join(lines), key="sync-cycle-report", description="Run history of the cycle")
-    except Exception:  # an artifact is a view of the run; the run history in the store is the record
-        pass
+    # An artifact is a view of the run; the run history in the store is the record.
+    with contextlib.suppress(Exception):
+        create_markdown_artifact(
+            markdown="\n".join(lines), key="sync-cycle-report", description="Run history of the cycle"
+        )
 
 
 def config_path_str(path: Path | None) -> str | None:
