@@ -61,7 +61,9 @@ def sync(
     from flows.cycle import sync_cycle
 
     try:
-        report = sync_cycle(config_path=str(config) if config else None, policy=policy)
+        report = sync_cycle(
+            config_path=str(config) if config else None, policy="initial" if policy == "initial" else "delta"
+        )
     except ForestsyncError as exc:
         raise fail(exc) from None
     if as_json:
