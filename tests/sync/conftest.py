@@ -75,7 +75,7 @@ def users(**columns: list[Any]) -> pl.DataFrame:
     return pl.DataFrame(base)
 
 
-__all__ = ["MergeType", "constant", "cond", "direct", "join", "rule", "scope", "users"]
+__all__ = ["MergeType", "cond", "constant", "direct", "join", "rule", "scope", "users"]
 
 
 @pytest.fixture

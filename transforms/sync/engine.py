@@ -16,8 +16,8 @@ from typing import Literal
 
 import polars as pl
 
-from transforms.rules.model import DN_DESTINATION, Direction, LinkType, SyncRule, SyncRuleError
 from transforms.rules.loader import check_rule_set
+from transforms.rules.model import DN_DESTINATION, Direction, LinkType, SyncRule, SyncRuleError
 from transforms.schema import (
     ANCHOR,
     DN,
@@ -329,16 +329,16 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         error_type=ERROR_MULTIPLE_JOINING_RULES,
         message="more than one joining rule is in scope: " + ", ".join(b.name for b, _ in joining),
     )
-    linked = pl.col(MV_ID).is_not_null()
+    is_linked = pl.col(MV_ID).is_not_null()
     inbound_link = pl.col("direction") == Direction.INBOUND.value
-    disjoin_delete = linked & (pl.col("__deleted") | delete_add)
-    disjoin_scope = linked & ~disjoin_delete & inbound_link & ~pl.col("__multi") & ~lscope.fill_null(False)
+    disjoin_delete = is_linked & (pl.col("__deleted") | delete_add)
+    disjoin_scope = is_linked & ~disjoin_delete & inbound_link & ~pl.col("__multi") & ~lscope.fill_null(False)
     work = work.with_columns(disjoin_delete.alias("__dd"), disjoin_scope.alias("__ds"))
     disjoined = work.filter(pl.col("__dd") | pl.col("__ds"))
     counts["__disjoined_delete"] = counts.get("__disjoined_delete", 0)
     _record_disjoins(run, connector, disjoined)
-    keep = work.filter(linked & ~pl.col("__dd") & ~pl.col("__ds"))
-    free = work.filter(~pl.col("__deleted") & (~linked | pl.col("__dd") | pl.col("__ds")))
+    keep = work.filter(is_linked & ~pl.col("__dd") & ~pl.col("__ds"))
+    free = work.filter(~pl.col("__deleted") & (~is_linked | pl.col("__dd") | pl.col("__ds")))
     free = free.with_columns(pl.lit(None, dtype=pl.String).alias(MV_ID))
     # An export object (provisioned, no anchor yet) meets its imported object by DN.
     confirmed = _confirm_export_objects(run, connector, object_type, free)
@@ -700,7 +700,7 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
             frame = frame.with_columns(pl.col(MV_ID).is_in(list(run.projected)).alias("__new"))
-            mv_type = pl.col("mv_object_type")
+            linked_type = pl.col("mv_object_type")
             scoped: list[tuple[BoundRule, str]] = []
             exprs = []
             members = _member_lookup(run, connector) if _uses_membership(rules) else None
@@ -708,7 +708,7 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
                 target = bound.rule.target_object_type
                 expr = scope_expr(bound.rule.scope, frame.schema, members)
                 if target != "*":
-                    expr = expr & (mv_type == target)
+                    expr = expr & (linked_type == target)
                 exprs.append(expr.alias(f"\x00s{i}"))
                 scoped.append((bound, f"\x00s{i}"))
             frame = frame.with_columns(exprs)
@@ -1029,10 +1029,10 @@ def _export_flow(
     attributes = list(resolution.attributes)
     if cs is not None:
         present = [a for a in attributes if a in cs.columns]
-        current = cs.select(
+        current_frame = cs.select(
             ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
         )
-        resolved = resolved.join(current, on=ANCHOR, how="left")
+        resolved = resolved.join(current_frame, on=ANCHOR, how="left")
     memory = run.memory.filter(pl.col("connector") == connector).join(
         resolved.select(MV_ID), on=MV_ID, how="semi"
     )
@@ -1047,7 +1047,7 @@ def _export_flow(
         current_parts = [
             pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
         ]
-        current = pl.coalesce(current_parts) if current_parts else pl.lit(None, dtype=pl.String)
+        current: pl.Expr = pl.coalesce(current_parts) if current_parts else pl.lit(None, dtype=pl.String)
         code = pl.col(attribute + CODE)
         keep = (code % 4 != KIND_IGNORE).fill_null(True)
         change = pl.when(is_add).then(desired.is_not_null()).otherwise(desired.ne_missing(current))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+from polars._typing import PolarsDataType
 
 from transforms.rules.model import JoinGroup
 
@@ -34,7 +35,7 @@ def _keys(
     return out.drop_nulls()
 
 
-def _normalise(column: pl.Expr, dtype: pl.DataType, case_insensitive: bool) -> pl.Expr:
+def _normalise(column: pl.Expr, dtype: PolarsDataType, case_insensitive: bool) -> pl.Expr:
     # Keys compare as text so that a GUID held as binary on one side and base64 on the other can meet
     # only when both sides are the same type; binary stays binary (base64 text of it).
     if dtype == pl.Binary:

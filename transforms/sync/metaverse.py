@@ -63,9 +63,9 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
         else:
             list_type = dtype if isinstance(dtype, pl.List) else pl.List(dtype)
             best = stacked.group_by(MV_ID).agg(
-                dedupe(pl.col(attribute).flatten().drop_nulls().implode(), merge, list_type).alias(attribute),
+                dedupe(pl.col(attribute).explode().drop_nulls().implode(), merge, list_type).alias(attribute),
                 pl.col(attribute + CODE).min(),
-                pl.col(attribute + RANKS).flatten().implode(),
+                pl.col(attribute + RANKS).explode().implode(),
             )
             best = best.with_columns(
                 pl.when(pl.col(attribute).list.len() > 0).then(pl.col(attribute)).alias(attribute)
