@@ -935,7 +935,8 @@ def _outbound_join_or_provision(
     dn_values = None
     dn_flow = next((f for f in rule.flows if f.destination == DN_DESTINATION), None)
     if dn_flow is not None:
-        compiled = compile_flow(dn_flow, rule.name, rows.schema, run.params.get(connector))
+        params = {"Connector.ID": connector, **run.params.get(connector, {})}
+        compiled = compile_flow(dn_flow, rule.name, rows.schema, params)
         dn_values = rows.select(MV_ID, compiled.value.cast(pl.String).alias("__dn"))
         if cs is not None and cs.height:
             rest = dn_values.join(matches.select(MV_ID), on=MV_ID, how="anti").drop_nulls("__dn")

@@ -61,14 +61,6 @@ class Resolution:
     errors: pl.DataFrame  # key, rule, message
 
 
-def referenced_attributes(flow: AttributeFlow, params: Mapping[str, str] | None) -> frozenset[str]:
-    if flow.type is FlowType.DIRECT:
-        return frozenset(flow.sources)
-    if flow.type is FlowType.EXPRESSION and flow.expression is not None:
-        return _compile_expression(flow, params, None, "").attributes_
-    return frozenset()
-
-
 @dataclass(frozen=True)
 class _Compiled:
     value: pl.Expr
@@ -119,20 +111,6 @@ def compile_flow(
     return CompiledFlow(flow, compiled.value, compiled.flag, compiled.error)
 
 
-def missing_attributes(
-    rules: Sequence[BoundRule],
-    schema: Mapping[str, pl.DataType],
-    params_by_connector: Mapping[str, Mapping[str, str]],
-) -> set[str]:
-    """Attributes the flows read that the frame lacks (added as null strings before evaluation)."""
-    missing: set[str] = set()
-    for bound in rules:
-        for flow in bound.rule.flows:
-            names = referenced_attributes(flow, params_by_connector.get(bound.connector))
-            missing.update(n for n in names if n not in schema and f"_imported.{n}" not in schema)
-    return missing
-
-
 def resolve(
     frame: pl.DataFrame,
     key: str,
@@ -148,9 +126,6 @@ def resolve(
     only there). ``only`` restricts the destinations computed.
     """
     ordered = sorted(rules, key=lambda r: r[0].rank)
-    missing = missing_attributes([b for b, _ in ordered], frame.schema, params_by_connector)
-    if missing:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(m) for m in sorted(missing))
     schema = frame.schema
     # Stage 1: value, flag and error per contribution.
     contributions: dict[str, list[tuple[BoundRule, str, AttributeFlow]]] = {}
@@ -159,7 +134,7 @@ def resolve(
     merge_types: dict[str, MergeType] = {}
     n = 0
     for bound, scope_column in ordered:
-        params = params_by_connector.get(bound.connector)
+        params = {"Connector.ID": bound.connector, **params_by_connector.get(bound.connector, {})}
         for flow in bound.rule.flows:
             if only is not None and flow.destination not in only:
                 continue
