@@ -8,6 +8,7 @@ the caller's business (``flows/cli_rules.py``): this module takes text and stays
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,10 +103,8 @@ def default_expression_checker() -> ExpressionChecker | None:
         return None
 
     def check(text: str) -> None:
-        try:
+        with contextlib.suppress(ExpressionTypeError, UnknownParameterError):
             compile_expression(text)
-        except (ExpressionTypeError, UnknownParameterError):
-            pass
 
     return check
 
