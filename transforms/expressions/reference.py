@@ -187,7 +187,9 @@ class Evaluator:
             return self.compare(node, a, b)
         if op == "+" and isinstance(a, str) and isinstance(b, str):
             return a + b
-        if (op == "+" and a is None and isinstance(b, str)) or (b is None and isinstance(a, str) and op == "+"):
+        if (op == "+" and a is None and isinstance(b, str)) or (
+            b is None and isinstance(a, str) and op == "+"
+        ):
             return None
         x = self.coerce(a, "num", node.left, op)
         y = self.coerce(b, "num", node.right, op)

@@ -30,7 +30,8 @@ def _num(expr: pl.Expr) -> Lowered:
 def char_find(hay: pl.Expr, needle: pl.Expr) -> pl.Expr:
     """0-based character index of the first occurrence (``str.find`` counts bytes), or null."""
     offset = hay.str.find(needle, literal=True)
-    return hay.cast(pl.Binary).bin.slice(0, offset).cast(pl.Utf8).str.len_chars().cast(pl.Int64)
+    chars = hay.cast(pl.Binary).bin.slice(0, offset.fill_null(0)).cast(pl.Utf8).str.len_chars().cast(pl.Int64)
+    return pl.when(offset.is_not_null()).then(chars)
 
 
 # --- Guid -----------------------------------------------------------------------------------------
@@ -42,9 +43,7 @@ def guid_ref(ctx: EvalContext) -> str:
 
 def guid_lower(ctx: CompileContext) -> Lowered:
     row = pl.int_range(pl.len(), dtype=pl.UInt64)
-    hexes = [
-        row.hash(ctx.next_seed()).cast(pl.Int64).bitwise_and(0xFFFFFFFF).cast(pl.UInt32) for _ in range(4)
-    ]
+    hexes = [(row.hash(ctx.next_seed()) % 4294967296) for _ in range(4)]
     parts = [_hex8(h) for h in hexes]
     text = pl.concat_str(parts)
     version = pl.concat_str(
