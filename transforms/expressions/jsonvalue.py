@@ -96,8 +96,8 @@ def _infer(value: object) -> str | None:
     if isinstance(value, datetime):
         return "dt"
     if isinstance(value, list):
-        inner = {_infer(v) for v in value} - {None}
-        return "mv" + (inner.pop() if len(inner) == 1 else "str")
+        inner = sorted(kind for kind in (_infer(v) for v in value) if kind is not None)
+        return "mv" + (inner[0] if len(set(inner)) == 1 else "str")
     raise InputError(f"unsupported value {value!r}")
 
 

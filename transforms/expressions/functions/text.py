@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -157,7 +159,7 @@ def instrrev_lower(
 # --- case, trim, length -------------------------------------------------------------------------------
 
 
-def _nullsafe(fn):  # type: ignore[no-untyped-def]
+def _nullsafe(fn: Callable[[str], object]) -> Callable[[EvalContext, str | None], object]:
     def wrapper(ctx: EvalContext, s: str | None) -> object:
         return None if s is None else fn(s)
 
@@ -221,7 +223,7 @@ def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None
     text = s.expr.fill_null("")
     begin = start.expr
     length = text.str.len_chars().cast(pl.Int64)
-    chain = pl.when(begin.is_null()).then(_NULL_STR)
+    chain: Any = pl.when(begin.is_null()).then(_NULL_STR)
     if n is not None:
         chain = (
             chain.when(n.expr.is_null())
@@ -380,9 +382,9 @@ def _simple(name: str, params: tuple[object, ...], returns: str, ref: object, lo
     register(FunctionSpec(name, FAMILY, params, returns, ref, lower))  # type: ignore[arg-type]
 
 
-def _unary_lower(fn):  # type: ignore[no-untyped-def]
+def _unary_lower(fn: Callable[[pl.Expr], Lowered]) -> Callable[[CompileContext, Lowered], Lowered]:
     def lower(ctx: CompileContext, s: Lowered) -> Lowered:
-        return fn(s.expr)  # type: ignore[no-any-return]
+        return fn(s.expr)
 
     return lower
 
