@@ -90,8 +90,7 @@ def render(node: Node) -> str:
 def _source_and_node(text_or_node: str | Node) -> tuple[str, Node]:
     if isinstance(text_or_node, str):
         return text_or_node, parse(text_or_node)
-    source = render(text_or_node)
-    return source, parse(source)
+    return render(text_or_node), text_or_node
 
 
 def attributes_of(node: Node) -> frozenset[str]:
@@ -150,7 +149,7 @@ def compile_expression(
         ctx.now = now
     if seed is not None:
         ctx.seed = seed
-    lowered = Compiler(source, params or {}, schema, ctx).compile(node, Env({}))
+    lowered = Compiler(source, params if params is not None else {}, schema, ctx).compile(node, Env({}))
     expr, error, flag = finish(lowered)
     waivers = tuple(
         sorted(
@@ -202,7 +201,7 @@ def evaluate(
         ctx.now = now
     if seed is not None:
         ctx.rng = random.Random(seed)
-    multi = frozenset()
+    multi: frozenset[str] = frozenset()
     if schema is not None:
         import polars as pl
 

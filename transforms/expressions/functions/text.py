@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -29,8 +31,20 @@ def _num(expr: pl.Expr) -> Lowered:
 
 def char_find(hay: pl.Expr, needle: pl.Expr) -> pl.Expr:
     """0-based character index of the first occurrence (``str.find`` counts bytes), or null."""
-    offset = hay.str.find(needle, literal=True)
-    return hay.cast(pl.Binary).bin.slice(0, offset).cast(pl.Utf8).str.len_chars().cast(pl.Int64)
+    # Byte and character offsets agree on ASCII text; only the other rows pay for the conversion
+    # (the slow branch sees null for ASCII rows, so both branches stay cheap when evaluated).
+    ascii_only = hay.str.len_bytes() == hay.str.len_chars()
+    offset = hay.str.find(needle, literal=True).cast(pl.Int64)
+    other = pl.when(~ascii_only).then(hay)
+    other_offset = other.str.find(needle, literal=True)
+    chars = (
+        other.cast(pl.Binary)
+        .bin.slice(0, other_offset.fill_null(0))
+        .cast(pl.Utf8)
+        .str.len_chars()
+        .cast(pl.Int64)
+    )
+    return pl.when(ascii_only).then(offset).otherwise(pl.when(other_offset.is_not_null()).then(chars))
 
 
 # --- Guid -----------------------------------------------------------------------------------------
@@ -42,9 +56,7 @@ def guid_ref(ctx: EvalContext) -> str:
 
 def guid_lower(ctx: CompileContext) -> Lowered:
     row = pl.int_range(pl.len(), dtype=pl.UInt64)
-    hexes = [
-        row.hash(ctx.next_seed()).cast(pl.Int64).bitwise_and(0xFFFFFFFF).cast(pl.UInt32) for _ in range(4)
-    ]
+    hexes = [(row.hash(ctx.next_seed()) % 4294967296) for _ in range(4)]
     parts = [_hex8(h) for h in hexes]
     text = pl.concat_str(parts)
     version = pl.concat_str(
@@ -100,7 +112,11 @@ def instr_lower(
     hay, needle = s.expr, find.expr
     if compare is not None and compare.const == "vbTextCompare":
         hay, needle = hay.str.to_lowercase(), needle.str.to_lowercase()
-    begin = pl.max_horizontal(start.expr, pl.lit(1)) if start is not None else pl.lit(1, dtype=pl.Int64)
+    if start is None or (start.is_const and start.const == 1):
+        found = char_find(hay, needle)
+        value = pl.when(needle == "").then(pl.lit(1, dtype=pl.Int64)).otherwise((found + 1).fill_null(0))
+        return _num(pl.when(hay.is_null() | needle.is_null()).then(_NULL_NUM).otherwise(value))
+    begin = pl.max_horizontal(start.expr, pl.lit(1))
     rest = hay.str.slice(begin - 1)
     found = char_find(rest, needle)
     length = hay.str.len_chars().cast(pl.Int64)
@@ -112,7 +128,7 @@ def instr_lower(
         .then(pl.lit(0, dtype=pl.Int64))
         .otherwise((found + begin).fill_null(0))
     )
-    nulls = [hay.is_null(), needle.is_null()] + ([start.expr.is_null()] if start is not None else [])
+    nulls = [hay.is_null(), needle.is_null(), start.expr.is_null()]
     return _num(pl.when(pl.any_horizontal(nulls)).then(_NULL_NUM).otherwise(value))
 
 
@@ -158,7 +174,7 @@ def instrrev_lower(
 # --- case, trim, length -------------------------------------------------------------------------------
 
 
-def _nullsafe(fn):  # type: ignore[no-untyped-def]
+def _nullsafe(fn: Callable[[str], object]) -> Callable[[EvalContext, str | None], object]:
     def wrapper(ctx: EvalContext, s: str | None) -> object:
         return None if s is None else fn(s)
 
@@ -222,7 +238,7 @@ def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None
     text = s.expr.fill_null("")
     begin = start.expr
     length = text.str.len_chars().cast(pl.Int64)
-    chain = pl.when(begin.is_null()).then(_NULL_STR)
+    chain: Any = pl.when(begin.is_null()).then(_NULL_STR)
     if n is not None:
         chain = (
             chain.when(n.expr.is_null())
@@ -381,9 +397,9 @@ def _simple(name: str, params: tuple[object, ...], returns: str, ref: object, lo
     register(FunctionSpec(name, FAMILY, params, returns, ref, lower))  # type: ignore[arg-type]
 
 
-def _unary_lower(fn):  # type: ignore[no-untyped-def]
+def _unary_lower(fn: Callable[[pl.Expr], Lowered]) -> Callable[[CompileContext, Lowered], Lowered]:
     def lower(ctx: CompileContext, s: Lowered) -> Lowered:
-        return fn(s.expr)  # type: ignore[no-any-return]
+        return fn(s.expr)
 
     return lower
 
