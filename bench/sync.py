@@ -43,6 +43,16 @@ PARAMS = {
 }
 
 
+_HEX = pl.Series([f"{b:02x}" for b in range(256)])
+
+
+def _sid(rid: pl.Expr) -> pl.Expr:
+    """A domain SID S-1-5-21-1004336348-1177238915-682003330-<rid> as its binary form."""
+    le32 = [pl.lit(_HEX).gather((rid // (256**k)) % 256) for k in range(4)]
+    prefix = "0105" + "000000000005" + "15000000" + "dc7bdd3b" + "83402b46" + "82b3a628"
+    return pl.concat_str(pl.lit(prefix), *le32).str.decode("hex")
+
+
 def _guid(prefix: str, i: pl.Expr) -> pl.Expr:
     return pl.concat_str(pl.lit(prefix), i.cast(pl.String).str.zfill(12)).cast(pl.Binary)
 
@@ -59,7 +69,7 @@ def users_frame(n: int, groups: int) -> pl.DataFrame:
         pl.lit("user").alias("_object_type"),
         pl.lit("add").alias("_pending"),
         _guid("G", i).alias("objectGUID"),
-        _guid("S", i).alias("objectSid"),
+        _sid(i + 1000).alias("objectSid"),
         name.alias("sAMAccountName"),
         name.alias("cn"),
         pl.concat_str(name, pl.lit("@corp.example.com")).alias("userPrincipalName"),
@@ -121,7 +131,7 @@ def groups_frame(users: int, groups: int, per_user: int = 10) -> pl.DataFrame:
         pl.lit("group").alias("_object_type"),
         pl.lit("add").alias("_pending"),
         _guid("H", g).alias("objectGUID"),
-        _guid("T", g).alias("objectSid"),
+        _sid(g + 100_000_000).alias("objectSid"),
         name.alias("sAMAccountName"),
         name.alias("cn"),
         pl.concat_str(pl.lit("Group "), g.cast(pl.String)).alias("displayName"),
