@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from flows.rulesets import read_rule_files
 from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
 
 rules_app = typer.Typer(help="Sync rules: check rule files.", no_args_is_help=True)
@@ -17,12 +18,6 @@ EXIT_INVALID = 2
 @rules_app.callback()
 def rules() -> None:
     """Sync rules: one YAML file per rule (see rules/sync-rule.schema.json)."""
-
-
-def read_rule_files(folder: Path) -> list[tuple[str, str]]:
-    """``(path, text)`` of every ``*.yaml``/``*.yml`` under ``folder``, sorted by path."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [(str(p), p.read_text(encoding="utf-8")) for p in files]
 
 
 @rules_app.command("check")
