@@ -8,6 +8,7 @@ the caller's business (``flows/cli_rules.py``): this module takes text and stays
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,13 +93,20 @@ ExpressionChecker = Callable[[str], None]
 
 
 def default_expression_checker() -> ExpressionChecker | None:
+    """Compile without a schema or parameters: syntax, unknown functions, arity and unbound variables.
+
+    Type errors and unknown parameters depend on the connector's schema and parameters, so they are
+    left to the sync run, which compiles every expression against the real frame.
+    """
     try:
-        from transforms.expressions import parse  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+        from transforms.expressions import compile_expression
+        from transforms.expressions.errors import ExpressionTypeError, UnknownParameterError
+    except ImportError:  # pragma: no cover - the expression package ships with forestsync
         return None
 
     def check(text: str) -> None:
-        parse(text)
+        with contextlib.suppress(ExpressionTypeError, UnknownParameterError):
+            compile_expression(text)
 
     return check
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
+from polars._typing import PolarsDataType
 
 from transforms.rules.model import ScopeCondition, ScopeGroup, ScopeOperator
 from transforms.schema import DN
@@ -91,7 +92,7 @@ def _positive(
     return _value_predicate(op, value, column, dtype).fill_null(False)
 
 
-def _element_predicate(op: ScopeOperator, value: str, inner: pl.DataType) -> pl.Expr:
+def _element_predicate(op: ScopeOperator, value: str, inner: PolarsDataType) -> pl.Expr:
     return _value_predicate(op, value, pl.element(), inner)
 
 
@@ -102,7 +103,7 @@ def _as_int(value: str) -> int | None:
         return None
 
 
-def _value_predicate(op: ScopeOperator, value: str, column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _value_predicate(op: ScopeOperator, value: str, column: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
     if op is ScopeOperator.ISBITSET:
         bits = _as_int(value) or 0
         number = (
@@ -138,7 +139,7 @@ _ORDINAL: dict[ScopeOperator, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
 }
 
 
-def _to_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _to_text(column: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
     if dtype == pl.String:
         return column
     if dtype == pl.Binary:
