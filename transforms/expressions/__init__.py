@@ -150,7 +150,7 @@ def compile_expression(
         ctx.now = now
     if seed is not None:
         ctx.seed = seed
-    lowered = Compiler(source, params or {}, schema, ctx).compile(node, Env({}))
+    lowered = Compiler(source, params if params is not None else {}, schema, ctx).compile(node, Env({}))
     expr, error, flag = finish(lowered)
     waivers = tuple(
         sorted(
@@ -202,7 +202,7 @@ def evaluate(
         ctx.now = now
     if seed is not None:
         ctx.rng = random.Random(seed)
-    multi = frozenset()
+    multi: frozenset[str] = frozenset()
     if schema is not None:
         import polars as pl
 

@@ -29,6 +29,9 @@ class Parser:
     def current(self) -> Token:
         return self.tokens[self.pos]
 
+    def at_end(self) -> bool:
+        return self.current.type is TokenType.EOF
+
     def advance(self) -> Token:
         token = self.tokens[self.pos]
         if token.type is not TokenType.EOF:
@@ -49,7 +52,7 @@ class Parser:
         if self.current.type is TokenType.EOF:
             raise self.error("empty expression", self.current)
         node = self.logic()
-        if self.current.type is not TokenType.EOF:
+        if not self.at_end():
             raise self.error(f"unexpected {self.current.text!r} after a complete expression", self.current)
         return node
 

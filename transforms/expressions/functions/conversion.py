@@ -69,7 +69,11 @@ def decode_utf16le(hexed: pl.Expr) -> pl.Expr:
     units, targets = _utf16_decode_table()
     even = hexed.str.slice(0, (hexed.str.len_bytes() // 4) * 4)
     odd_tail = pl.when(hexed.str.len_bytes() % 4 != 0).then(pl.lit("efbfbd")).otherwise(pl.lit(""))
-    return pl.concat_str([even.str.replace_many(units, targets), odd_tail]).str.decode("hex").cast(pl.Utf8)
+    return (
+        pl.concat_str([even.str.replace_many(units, targets), odd_tail])
+        .str.decode("hex", strict=False)
+        .cast(pl.Utf8)
+    )
 
 
 # --- CBool / CDate / CNum / CRef / CStr --------------------------------------------------------------
@@ -94,6 +98,13 @@ def cstr_ref(ctx: EvalContext, value: object) -> str | None:
 def cstr_lower(ctx: CompileContext, value: Lowered) -> Lowered:
     from transforms.expressions.coerce import to_text
 
+    if value.type == "bin":
+        # A runtime error, not a type error: the default sourceAnchor rule guards CStr with IsString.
+        return Lowered(
+            pl.lit(None, dtype=pl.Utf8),
+            "str",
+            error=error_when(value.expr.is_not_null(), "CStr cannot convert binary data"),
+        )
     return to_text(value)
 
 
@@ -115,7 +126,7 @@ def cguid_lower(ctx: CompileContext, text: Lowered) -> Lowered:
         return h.str.slice(2 * i, 2)
 
     order = [3, 2, 1, 0, 5, 4, 7, 6, *range(8, 16)]
-    value = pl.concat_str([b(i) for i in order]).str.decode("hex")
+    value = pl.concat_str([b(i) for i in order]).str.decode("hex", strict=False)
     valid = text.expr.str.contains(GUID_RE)
     error = error_when(
         text.expr.is_not_null() & ~valid, pl.concat_str([pl.lit("'"), text.expr, pl.lit("' is not a GUID")])
@@ -190,7 +201,7 @@ def to_base64_ref(ctx: EvalContext, value: str | bytes | None) -> str | None:
 def to_base64_lower(ctx: CompileContext, value: Lowered) -> Lowered:
     if value.type == "bin":
         return Lowered(value.expr.bin.encode("base64"), "str")
-    return Lowered(utf16le_hex(value.expr).str.decode("hex").bin.encode("base64"), "str")
+    return Lowered(utf16le_hex(value.expr).str.decode("hex", strict=False).bin.encode("base64"), "str")
 
 
 def from_base64_ref(ctx: EvalContext, text: str | None, encoding: str | None = "Unicode") -> str | None:
@@ -224,7 +235,11 @@ def from_base64_lower(ctx: CompileContext, text: Lowered, encoding: Lowered | No
     if mode == "UTF8":
         utf8_ok = hexed.str.contains(UTF8_HEX_RE)
         value = pl.when(valid & utf8_ok).then(
-            pl.when(valid & utf8_ok).then(hexed).otherwise(pl.lit("")).str.decode("hex").cast(pl.Utf8)
+            pl.when(valid & utf8_ok)
+            .then(hexed)
+            .otherwise(pl.lit(""))
+            .str.decode("hex", strict=False)
+            .cast(pl.Utf8)
         )
         error = pl.coalesce(
             [error, error_when(valid & ~utf8_ok.fill_null(True), "the decoded bytes are not valid UTF-8")]
@@ -236,7 +251,7 @@ def from_base64_lower(ctx: CompileContext, text: Lowered, encoding: Lowered | No
             .then(hexed)
             .otherwise(pl.lit(""))
             .str.replace_many(pairs, targets)
-            .str.decode("hex")
+            .str.decode("hex", strict=False)
             .cast(pl.Utf8)
         )
     else:
@@ -263,7 +278,7 @@ def from_utf8hex_ref(ctx: EvalContext, text: str | None) -> str | None:
 def from_utf8hex_lower(ctx: CompileContext, text: Lowered) -> Lowered:
     ok = text.expr.str.contains(UTF8_HEX_RE)
     safe = pl.when(ok).then(text.expr).otherwise(pl.lit(""))
-    value = pl.when(ok).then(safe.str.decode("hex").cast(pl.Utf8))
+    value = pl.when(ok).then(safe.str.decode("hex", strict=False).cast(pl.Utf8))
     error = error_when(
         text.expr.is_not_null() & ~ok,
         pl.concat_str([pl.lit("'"), text.expr, pl.lit("' is not UTF-8 encoded as hex")]),
@@ -293,7 +308,7 @@ def cbin_lower(ctx: CompileContext, value: Lowered, width: Lowered) -> Lowered:
     ok = (width.expr >= 1) & (width.expr <= 8)
     error = error_when(width.expr.is_not_null() & ~ok, "CBin width must be 1 to 8 bytes")
     result = pl.when(ok & v.is_not_null()).then(
-        pl.when(ok).then(pl.concat_str(parts)).otherwise(pl.lit("")).str.decode("hex")
+        pl.when(ok).then(pl.concat_str(parts)).otherwise(pl.lit("")).str.decode("hex", strict=False)
     )
     return Lowered(result, "bin", error=error)
 
@@ -301,8 +316,8 @@ def cbin_lower(ctx: CompileContext, value: Lowered, width: Lowered) -> Lowered:
 def _shift_byte(v: pl.Expr, k: int) -> pl.Expr:
     # Arithmetic right shift of a two's-complement Int64, then the low byte.
     if k == 0:
-        return v.bitwise_and(0xFF)
-    return (v // (1 << (8 * k))).bitwise_and(0xFF)
+        return v & 0xFF
+    return (v // (1 << (8 * k))) & 0xFF
 
 
 register(FunctionSpec("CBool", FAMILY, (p("expression", "bool"),), "bool", identity_ref, identity_lower))

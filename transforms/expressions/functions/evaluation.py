@@ -34,7 +34,7 @@ def isbitset_ref(ctx: EvalContext, value: int | None, flag: int | None) -> bool 
 
 
 def isbitset_lower(ctx: CompileContext, value: Lowered, flag: Lowered) -> Lowered:
-    return _bool(value.expr.bitwise_and(flag.expr) == flag.expr)
+    return _bool((value.expr & flag.expr) == flag.expr)
 
 
 def isnull_ref(ctx: EvalContext, value: object) -> bool:

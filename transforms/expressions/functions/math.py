@@ -21,11 +21,11 @@ def bitor_ref(ctx: EvalContext, a: int | None, b: int | None) -> int | None:
 
 
 def bitand_lower(ctx: CompileContext, a: Lowered, b: Lowered) -> Lowered:
-    return Lowered(a.expr.bitwise_and(b.expr), "num")
+    return Lowered((a.expr & b.expr), "num")
 
 
 def bitor_lower(ctx: CompileContext, a: Lowered, b: Lowered) -> Lowered:
-    return Lowered(a.expr.bitwise_or(b.expr), "num")
+    return Lowered((a.expr | b.expr), "num")
 
 
 def randomnum_ref(ctx: EvalContext, start: int | None, end: int | None) -> int | None:

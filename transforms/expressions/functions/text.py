@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -30,7 +32,8 @@ def _num(expr: pl.Expr) -> Lowered:
 def char_find(hay: pl.Expr, needle: pl.Expr) -> pl.Expr:
     """0-based character index of the first occurrence (``str.find`` counts bytes), or null."""
     offset = hay.str.find(needle, literal=True)
-    return hay.cast(pl.Binary).bin.slice(0, offset).cast(pl.Utf8).str.len_chars().cast(pl.Int64)
+    chars = hay.cast(pl.Binary).bin.slice(0, offset.fill_null(0)).cast(pl.Utf8).str.len_chars().cast(pl.Int64)
+    return pl.when(offset.is_not_null()).then(chars)
 
 
 # --- Guid -----------------------------------------------------------------------------------------
@@ -42,9 +45,7 @@ def guid_ref(ctx: EvalContext) -> str:
 
 def guid_lower(ctx: CompileContext) -> Lowered:
     row = pl.int_range(pl.len(), dtype=pl.UInt64)
-    hexes = [
-        row.hash(ctx.next_seed()).cast(pl.Int64).bitwise_and(0xFFFFFFFF).cast(pl.UInt32) for _ in range(4)
-    ]
+    hexes = [(row.hash(ctx.next_seed()) % 4294967296) for _ in range(4)]
     parts = [_hex8(h) for h in hexes]
     text = pl.concat_str(parts)
     version = pl.concat_str(
@@ -158,7 +159,7 @@ def instrrev_lower(
 # --- case, trim, length -------------------------------------------------------------------------------
 
 
-def _nullsafe(fn):  # type: ignore[no-untyped-def]
+def _nullsafe(fn: Callable[[str], object]) -> Callable[[EvalContext, str | None], object]:
     def wrapper(ctx: EvalContext, s: str | None) -> object:
         return None if s is None else fn(s)
 
@@ -222,7 +223,7 @@ def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None
     text = s.expr.fill_null("")
     begin = start.expr
     length = text.str.len_chars().cast(pl.Int64)
-    chain = pl.when(begin.is_null()).then(_NULL_STR)
+    chain: Any = pl.when(begin.is_null()).then(_NULL_STR)
     if n is not None:
         chain = (
             chain.when(n.expr.is_null())
@@ -381,9 +382,9 @@ def _simple(name: str, params: tuple[object, ...], returns: str, ref: object, lo
     register(FunctionSpec(name, FAMILY, params, returns, ref, lower))  # type: ignore[arg-type]
 
 
-def _unary_lower(fn):  # type: ignore[no-untyped-def]
+def _unary_lower(fn: Callable[[pl.Expr], Lowered]) -> Callable[[CompileContext, Lowered], Lowered]:
     def lower(ctx: CompileContext, s: Lowered) -> Lowered:
-        return fn(s.expr)  # type: ignore[no-any-return]
+        return fn(s.expr)
 
     return lower
 
