@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,8 +26,15 @@ def load_default_rules(
     options: Mapping[str, str] | None = None,
 ) -> tuple[SyncRule, ...]:
     """The default rules for one user-matching choice, plus ``extra`` ``(file, text)`` custom rules."""
+    return _load(user_matching, tuple(extra or ()), tuple(sorted((options or {}).items())))
+
+
+@functools.cache
+def _load(
+    user_matching: str, extra: tuple[tuple[str, str], ...], options: tuple[tuple[str, str], ...]
+) -> tuple[SyncRule, ...]:
     return load_rule_texts(
-        [*rule_files(), *(extra or [])],
+        [*rule_files(), *extra],
         check_expression=default_expression_checker(),
-        options={"user_matching": user_matching, **(options or {})},
+        options={"user_matching": user_matching, **dict(options)},
     )
