@@ -816,6 +816,10 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         return
     source_types = sorted({b.rule.source_object_type for b in rules})
     changed_here = run.link_changed.get(connector, set())
+    assigned = run.links.filter(
+        (pl.col("connector") == connector) & pl.col("anchor_assigned").fill_null(False)
+    )
+    changed_here = changed_here | set(assigned.get_column(MV_ID).to_list())
     if run.full:
         focus: set[str] | None = None
     else:
@@ -1090,7 +1094,9 @@ def _result(run: _Run) -> SyncResult:
                 pl.when(done).then(pl.lit(PENDING_NONE)).otherwise(pl.col(PENDING)).alias(PENDING)
             )
             spaces[connector][object_type] = out.sort(ANCHOR)
-    links = run.links.sort(["connector", "object_type", ANCHOR, MV_ID], nulls_last=True)
+    links = run.links.with_columns(pl.lit(False).alias("anchor_assigned")).sort(
+        ["connector", "object_type", ANCHOR, MV_ID], nulls_last=True
+    )
     state = SyncState(
         connector_spaces=spaces,
         metaverse={t: f.sort(MV_ID) for t, f in run.mv.items()},

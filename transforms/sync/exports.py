@@ -41,7 +41,9 @@ def apply_export_results(state: SyncState, results: pl.DataFrame) -> SyncState:
         (pl.col("op") == EXPORT_ADD) & (pl.col("status") == "success") & pl.col(ANCHOR).is_not_null()
     ).select("connector", MV_ID, pl.col(ANCHOR).alias("__assigned"))
     links = conform(state.links, LINKS_SCHEMA).join(created, on=["connector", MV_ID], how="left")
-    links = links.with_columns(pl.coalesce(pl.col(ANCHOR), pl.col("__assigned")).alias(ANCHOR)).drop(
-        "__assigned"
-    )
+    assigned = pl.col(ANCHOR).is_null() & pl.col("__assigned").is_not_null()
+    links = links.with_columns(
+        pl.coalesce(pl.col(ANCHOR), pl.col("__assigned")).alias(ANCHOR),
+        (pl.col("anchor_assigned").fill_null(False) | assigned).alias("anchor_assigned"),
+    ).drop("__assigned")
     return replace(state, links=links)

@@ -28,6 +28,9 @@ LINKS_SCHEMA: Final[dict[str, pl.DataType]] = {
     "direction": pl.String(),  # inbound | outbound: which side created the link
     # True while an inbound Provision/StickyJoin rule is in scope for the object (MV lifetime, 1.4).
     "sustains": pl.Boolean(),
+    # Set when an export result gave the link its anchor; the next sync re-resolves the outbound
+    # references to this object (they could only name it once it existed) and clears the flag.
+    "anchor_assigned": pl.Boolean(),
 }
 
 # The provenance of each metaverse value: which rule of which connector contributed it. A merged

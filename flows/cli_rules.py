@@ -1,0 +1,46 @@
+"""``forestsync rules``: lint sync-rule folders (mounted by ``flows/cli.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
+
+rules_app = typer.Typer(help="Sync rules: check rule files.", no_args_is_help=True)
+
+EXIT_INVALID = 2
+
+
+@rules_app.callback()
+def rules() -> None:
+    """Sync rules: one YAML file per rule (see rules/sync-rule.schema.json)."""
+
+
+def read_rule_files(folder: Path) -> list[tuple[str, str]]:
+    """``(path, text)`` of every ``*.yaml``/``*.yml`` under ``folder``, sorted by path."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [(str(p), p.read_text(encoding="utf-8")) for p in files]
+
+
+@rules_app.command("check")
+def check(
+    folder: Annotated[Path, typer.Argument(help="Folder of rule files (searched recursively).")] = Path(
+        "rules"
+    ),
+) -> None:
+    """Load every rule file of FOLDER and report every problem with file, line and column (exit 2)."""
+    if not folder.is_dir():
+        typer.echo(f"{folder}: not a folder", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    files = read_rule_files(folder)
+    try:
+        rules = load_rule_texts(files, check_expression=default_expression_checker())
+    except RuleFileError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        typer.echo(f"{len(exc.issues)} problem(s) in {len(files)} file(s)", err=True)
+        raise typer.Exit(EXIT_INVALID) from exc
+    typer.echo(f"{len(rules)} rule(s) in {len(files)} file(s): ok")
