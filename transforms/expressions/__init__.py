@@ -90,8 +90,7 @@ def render(node: Node) -> str:
 def _source_and_node(text_or_node: str | Node) -> tuple[str, Node]:
     if isinstance(text_or_node, str):
         return text_or_node, parse(text_or_node)
-    source = render(text_or_node)
-    return source, parse(source)
+    return render(text_or_node), text_or_node
 
 
 def attributes_of(node: Node) -> frozenset[str]:

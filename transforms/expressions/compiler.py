@@ -94,6 +94,8 @@ class Compiler:
         self.params = params
         self.schema = schema
         self.ctx = ctx
+        # Set while a fused per-value region is compiled: the attribute then stands for one value.
+        self.element_attr: dict[str, Lowered] = {}
 
     def type_error(self, message: str, node: n.Node) -> ExpressionTypeError:
         return ExpressionTypeError(message, self.source, node.start, node.end)
@@ -105,8 +107,79 @@ class Compiler:
             raise self.type_error(f"{what} expects {exc.expected}, got {exc.found}", node) from exc
 
     def compile(self, node: n.Node, env: Env) -> Lowered:
+        if not self.element_attr and env.depth == 0 and isinstance(node, n.Call | n.BinaryOp | n.Negate):
+            fused = self.fuse(node, env)
+            if fused is not None:
+                return fused
         method: Callable[[Any, Env], Lowered] = getattr(self, "compile_" + type(node).__name__)
         return method(node, env)
+
+    # --- fusion: a per-value region over one multi-valued attribute becomes one list.eval ----------
+
+    def fuse(self, node: n.Node, env: Env) -> Lowered | None:
+        """``Trim([proxyAddresses])``, ``IIF(InStr([p],"SIP:")=1,NULL,[p])``: the whole region runs once
+        per value inside a single ``list.eval`` instead of zipping intermediate lists."""
+        if self.schema is None:
+            return None
+        names: set[str] = set()
+        if not self._fusable(node, names) or len(names) != 1:
+            return None
+        name = names.pop()
+        source = self.column(name, node)
+        self.element_attr = {name: Lowered(pl.element(), source.type)}
+        try:
+            body = self.compile(node, env)
+        finally:
+            self.element_attr = {}
+        if body.multi:
+            return None
+        if body.error is None:
+            return Lowered(source.expr.list.eval(body.expr), body.type, True, null_items=True)
+        packed = source.expr.list.eval(pl.struct(body.expr.alias("v"), body.error.alias("e")))
+        values = packed.list.eval(pl.element().struct.field("v"))
+        errors = packed.list.eval(pl.element().struct.field("e")).list.drop_nulls().list.first()
+        return Lowered(values, body.type, True, errors, null_items=True)
+
+    def _multi_attribute(self, name: str) -> bool:
+        if self.schema is None or name not in self.schema:
+            return False
+        typed = schema_type(self.schema[name])
+        return typed is not None and typed[1]
+
+    def _fusable(self, node: n.Node, names: set[str]) -> bool:
+        if isinstance(node, n.String | n.Number | n.Boolean | n.Constant | n.Parameter | n.EnumWord):
+            return True
+        if isinstance(node, n.Attribute):
+            if not self._multi_attribute(node.name):
+                return False
+            names.add(node.name)
+            return True
+        if isinstance(node, n.Negate):
+            return self._fusable(node.operand, names)
+        if isinstance(node, n.BinaryOp):
+            return self._fusable(node.left, names) and self._fusable(node.right, names)
+        if not isinstance(node, n.Call):
+            return False
+        spec = REGISTRY[node.name]
+        if node.name == "IIF":
+            cond: set[str] = set()
+            if not self._fusable(node.args[0], cond) or not cond:
+                return False
+            names.update(cond)
+            return all(self._fusable(arg, names) for arg in node.args[1:])
+        if node.name == "Error":
+            return self._fusable(node.args[0], names)
+        if spec.special or not spec.deterministic or spec.returns in MULTI_RETURNS or spec.waiver:
+            return False
+        for param, arg in zip(spec.params, node.args, strict=False):
+            if param.kind in SCALAR_KINDS or param.kind == "enum":
+                if not self._fusable(arg, names):
+                    return False
+            else:
+                whole: set[str] = set()
+                if not self._fusable(arg, whole) or whole:
+                    return False
+        return True
 
     # --- leaves -------------------------------------------------------------------------------
 
@@ -158,6 +231,8 @@ class Compiler:
         return env.scope.capture(outer)
 
     def compile_Attribute(self, node: n.Attribute, env: Env) -> Lowered:
+        if node.name in self.element_attr:
+            return self.element_attr[node.name]
         return self.frame_value(self.column(node.name, node), env)
 
     def compile_Parameter(self, node: n.Parameter, env: Env) -> Lowered:
@@ -223,7 +298,7 @@ class Compiler:
             element_errors = expr.list.eval(pl.element().struct.field("e")).list.drop_nulls().list.first()
             expr = values
             error = first_error(error, element_errors)
-        return Lowered(expr, out.type, True, error)
+        return Lowered(expr, out.type, True, error, null_items=True)
 
     def compile_Negate(self, node: n.Negate, env: Env) -> Lowered:
         operand = self.compile(node.operand, env)
@@ -305,7 +380,8 @@ class Compiler:
         vtype: VType = "str" if value.type == "null" else value.type
         empty = pl.lit([], dtype=pl.List(DTYPES[vtype]))
         if value.multi:
-            expr = pl.when(value.expr.is_null()).then(empty).otherwise(value.expr.list.drop_nulls())
+            items = value.expr.list.drop_nulls() if value.null_items else value.expr
+            expr = pl.when(value.expr.is_null()).then(empty).otherwise(items)
         else:
             expr = (
                 pl.when(value.expr.is_null())
@@ -388,7 +464,9 @@ class Compiler:
         expr = pl.when(chosen).then(then.expr).otherwise(other.expr)
         error = first_error(c.error, self.choose(chosen, then.error, other.error))
         flag = self.choose(chosen, then.flag, other.flag, default=pl.lit(0, dtype=_FLAG))
-        return Lowered(expr, then.type, then.multi, error, flag)
+        return Lowered(
+            expr, then.type, then.multi, error, flag, null_items=then.null_items or other.null_items
+        )
 
     @staticmethod
     def choose(
@@ -451,7 +529,9 @@ class Compiler:
         chosen_error = error_chain.otherwise(null_str) if any_error else None
         flag = flag_chain.otherwise(pl.lit(0, dtype=_FLAG)) if any_flag else None
         error = first_error(*(c.error for c in conds), chosen_error)
-        return Lowered(value, values[0].type, values[0].multi, error, flag)
+        return Lowered(
+            value, values[0].type, values[0].multi, error, flag, null_items=any(v.null_items for v in values)
+        )
 
     def call_Error(self, node: n.Call, env: Env) -> Lowered:
         message = self.compile(node.args[0], env)
@@ -520,7 +600,7 @@ class Compiler:
         if body.error is not None:
             element_errors, _ = map_lists([source], scope.captures, lambda e, s: body.error)  # type: ignore[arg-type,return-value]
             error = first_error(error, element_errors.list.drop_nulls().list.first())
-        return Lowered(values, result_type, True, error)
+        return Lowered(values, result_type, True, error, null_items=select)
 
     def call_Where(self, node: n.Call, env: Env) -> Lowered:
         return self._each(node, env, select=False)
@@ -555,7 +635,8 @@ def finish(value: Lowered) -> tuple[pl.Expr, pl.Expr | None, pl.Expr | None]:
     if value.type == "null":
         expr = expr.cast(pl.List(pl.Utf8) if value.multi else pl.Utf8)
     if value.multi:
-        expr = expr.list.drop_nulls()
+        if value.null_items:
+            expr = expr.list.drop_nulls()
         expr = pl.when(expr.list.len() > 0).then(expr)
     error = value.error
     flag = value.flag

@@ -33,6 +33,8 @@ class Lowered:
     error: pl.Expr | None = None
     flag: pl.Expr | None = None
     const: object = _MISSING
+    # A list value that may hold NULL elements (per-value results); attribute lists hold none.
+    null_items: bool = False
 
     @property
     def is_const(self) -> bool:

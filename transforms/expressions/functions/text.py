@@ -31,9 +31,20 @@ def _num(expr: pl.Expr) -> Lowered:
 
 def char_find(hay: pl.Expr, needle: pl.Expr) -> pl.Expr:
     """0-based character index of the first occurrence (``str.find`` counts bytes), or null."""
-    offset = hay.str.find(needle, literal=True)
-    chars = hay.cast(pl.Binary).bin.slice(0, offset.fill_null(0)).cast(pl.Utf8).str.len_chars().cast(pl.Int64)
-    return pl.when(offset.is_not_null()).then(chars)
+    # Byte and character offsets agree on ASCII text; only the other rows pay for the conversion
+    # (the slow branch sees null for ASCII rows, so both branches stay cheap when evaluated).
+    ascii_only = hay.str.len_bytes() == hay.str.len_chars()
+    offset = hay.str.find(needle, literal=True).cast(pl.Int64)
+    other = pl.when(~ascii_only).then(hay)
+    other_offset = other.str.find(needle, literal=True)
+    chars = (
+        other.cast(pl.Binary)
+        .bin.slice(0, other_offset.fill_null(0))
+        .cast(pl.Utf8)
+        .str.len_chars()
+        .cast(pl.Int64)
+    )
+    return pl.when(ascii_only).then(offset).otherwise(pl.when(other_offset.is_not_null()).then(chars))
 
 
 # --- Guid -----------------------------------------------------------------------------------------
@@ -101,7 +112,11 @@ def instr_lower(
     hay, needle = s.expr, find.expr
     if compare is not None and compare.const == "vbTextCompare":
         hay, needle = hay.str.to_lowercase(), needle.str.to_lowercase()
-    begin = pl.max_horizontal(start.expr, pl.lit(1)) if start is not None else pl.lit(1, dtype=pl.Int64)
+    if start is None or (start.is_const and start.const == 1):
+        found = char_find(hay, needle)
+        value = pl.when(needle == "").then(pl.lit(1, dtype=pl.Int64)).otherwise((found + 1).fill_null(0))
+        return _num(pl.when(hay.is_null() | needle.is_null()).then(_NULL_NUM).otherwise(value))
+    begin = pl.max_horizontal(start.expr, pl.lit(1))
     rest = hay.str.slice(begin - 1)
     found = char_find(rest, needle)
     length = hay.str.len_chars().cast(pl.Int64)
@@ -113,7 +128,7 @@ def instr_lower(
         .then(pl.lit(0, dtype=pl.Int64))
         .otherwise((found + begin).fill_null(0))
     )
-    nulls = [hay.is_null(), needle.is_null()] + ([start.expr.is_null()] if start is not None else [])
+    nulls = [hay.is_null(), needle.is_null(), start.expr.is_null()]
     return _num(pl.when(pl.any_horizontal(nulls)).then(_NULL_NUM).otherwise(value))
 
 
