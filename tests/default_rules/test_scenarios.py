@@ -572,3 +572,161 @@ def test_a_foreign_security_principal_resolves_a_cross_forest_member() -> None:
 
     assert world.person(fsp["_anchor"], "partner")["_mv_id"] == f"corp|{alice['_anchor']}"
     assert world.mv("group")["member"].to_list() == [[f"corp|{alice['_anchor']}"]]
+
+
+def test_an_inetorgperson_syncs_as_a_user_with_its_exchange_and_lync_attributes() -> None:
+    person_row = CORP.user(
+        "Jane",
+        1112,
+        userPrincipalName="jane@corp.example.com",
+        mailNickname="jane",
+        mail="jane@corp.example.com",
+        msExchUsageLocation="DK",
+        **{"msRTCSIP-PrimaryUserAddress": "sip:jane@corp.example.com"},
+    )
+
+    world = sync({CORP: {"inetOrgPerson": [person_row]}})
+
+    person = world.person(person_row["_anchor"], "corp")
+    assert {
+        k: person[k]
+        for k in (
+            "sourceObjectType",
+            "userPrincipalName",
+            "usageLocation",
+            "mailNickname",
+            "msRTCSIP-PrimaryUserAddress",
+        )
+    } == {
+        "sourceObjectType": "User",
+        "userPrincipalName": "jane@corp.example.com",
+        "usageLocation": "DK",
+        "mailNickname": "jane",
+        "msRTCSIP-PrimaryUserAddress": "sip:jane@corp.example.com",
+    }
+    exported = world.exported(person["_mv_id"])
+    assert (exported["usageLocation"], exported["mailNickname"], exported["mail"]) == (
+        "DK",
+        "jane",
+        "jane@corp.example.com",
+    )
+
+
+def test_samaccountname_and_mailnickname_matching_joins_users_across_forests() -> None:
+    enabled = CORP.user(
+        "Kim", 1113, sAMAccountName="kim", mailNickname="kim.lee", userPrincipalName="kim@corp.example.com"
+    )
+    other = PARTNER.user(
+        "Kim Lee",
+        2113,
+        sAMAccountName="KIM",
+        mailNickname="Kim.Lee",
+        userAccountControl=DISABLED,
+        department="Legal",
+    )
+    stranger = PARTNER.user("Kim Park", 2114, sAMAccountName="kim", mailNickname="kim.park")
+
+    world = sync(
+        {CORP: {"user": [enabled]}, PARTNER: {"user": [other, stranger]}},
+        user_matching="samaccountname-mailnickname",
+    )
+
+    person = world.person(enabled["_anchor"], "corp")
+    assert world.person(other["_anchor"], "partner")["_mv_id"] == person["_mv_id"]
+    assert world.person(stranger["_anchor"], "partner")["_mv_id"] != person["_mv_id"]
+    assert (person["userPrincipalName"], person["department"], person["accountEnabled"]) == (
+        "kim@corp.example.com",
+        "Legal",
+        True,
+    )
+
+
+def test_an_object_filtered_after_its_export_is_deleted_in_entra() -> None:
+    alice = CORP.user("Alice", 1101)
+    first = sync({CORP: {"user": [alice]}}, custom=[("rules/custom/040-nosync.yaml", CUSTOM_NO_SYNC)])
+    assert first.exported(f"corp|{alice['_anchor']}")["__op"] == ["add"]
+
+    world = sync(
+        {CORP: {"user": [dict(alice, extensionAttribute15="NoSync")]}},
+        custom=[("rules/custom/040-nosync.yaml", CUSTOM_NO_SYNC)],
+        state=first.export_succeeds(),
+    )
+
+    assert world.exports().select("_mv_id", "_anchor", "op").rows() == [
+        (f"corp|{alice['_anchor']}", f"aad-corp|{alice['_anchor']}", "delete")
+    ]
+
+
+def test_entra_groups_and_devices_join_back_on_their_anchors() -> None:
+    """After the first export, the imported Entra objects join the metaverse objects they came from."""
+    group = CORP.group("Readers", 1207)
+    pc = CORP.computer(
+        "PC-02",
+        1302,
+        userCertificate=[b"certificate"],
+        operatingSystem="Windows",
+        operatingSystemVersion="11",
+    )
+    forest = {CORP: {"group": [group], "computer": [pc]}}
+    first = sync(forest)
+    device = first.mv("device").to_dicts()[0]
+    group_mv = f"corp|{group['_anchor']}"
+    entra = {
+        "group": [
+            {
+                "_anchor": f"aad-{group_mv}",
+                "extension_onPremisesImmutableId": group["_anchor"],
+                "displayName": "Readers",
+            }
+        ],
+        "device": [
+            {"_anchor": f"aad-{device['_mv_id']}", "deviceId": device["deviceId"], "displayName": "PC-02"}
+        ],
+    }
+
+    world = sync(forest, aad=entra, state=first.export_succeeds())
+
+    groups = world.mv("group").to_dicts()
+    assert [(g["cloudAnchor"], g["cloudSourceAnchor"], g["cloudMastered"]) for g in groups] == [
+        (f"aad-{group_mv}", group["_anchor"], False)
+    ]
+    assert world.mv("device")["cloudAnchor"].to_list() == [f"aad-{device['_mv_id']}"]
+    assert world.errors() == []
+
+
+def test_a_rebuilt_server_joins_the_users_already_in_entra_instead_of_creating_them() -> None:
+    """Hard match by anchor: the Entra user with the on-premises immutable id joins (In from AAD - User
+    Join) and only the differing values are exported as updates; a cloud-only user stays alone."""
+    alice = CORP.user("Alice", 1101, displayName="Alice Smith", userPrincipalName="alice@corp.example.com")
+    entra = {
+        "user": [
+            {
+                "_anchor": "entra-alice",
+                "onPremisesImmutableId": alice["_anchor"],
+                "displayName": "Alice S.",
+                "userPrincipalName": "alice@corp.example.com",
+                "accountEnabled": True,
+            },
+            {
+                "_anchor": "entra-cloud",
+                "displayName": "Cloud Admin",
+                "userPrincipalName": "admin@contoso.onmicrosoft.com",
+            },
+        ]
+    }
+
+    world = sync({CORP: {"user": [alice]}}, aad=entra)
+
+    person = world.person(alice["_anchor"], "corp")
+    assert world.person("entra-alice", "aad")["_mv_id"] == person["_mv_id"]
+    assert (person["cloudAnchor"], person["cloudSourceAnchor"], person["cloudMastered"]) == (
+        "entra-alice",
+        alice["_anchor"],
+        False,
+    )
+    assert world.state.links.filter(world.state.links["_anchor"] == "entra-cloud").height == 0
+    updates = world.exports().filter(world.exports()["attribute"] == "displayName")
+    assert updates.select("_anchor", "op", "old_value", "new_value").rows() == [
+        ("entra-alice", "update", '"Alice S."', '"Alice Smith"')
+    ]
+    assert world.exports()["op"].unique().to_list() == ["update"]
