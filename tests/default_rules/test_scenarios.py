@@ -184,10 +184,16 @@ def test_nested_security_and_mail_enabled_groups() -> None:
         mail="x@corp.example.com",
         proxyAddresses=["X500:/o=Corp/cn=x"],
     )
+    secondary_only = CORP.group(
+        "Secondary",
+        1207,
+        groupType=GROUP_UNIVERSAL_DISTRIBUTION,
+        proxyAddresses=["smtp:secondary@corp.example.com"],
+    )
     forest = {
         CORP: {
             "user": [alice, bob],
-            "group": [inner, outer, mail_security, distribution, not_mail_enabled, x500_only],
+            "group": [inner, outer, mail_security, distribution, not_mail_enabled, x500_only, secondary_only],
         }
     }
 
@@ -205,6 +211,7 @@ def test_nested_security_and_mail_enabled_groups() -> None:
         "Announce": (False, True, None, 1),
         "Old List": (False, False, True, 0),
         "X500 List": (False, False, True, 0),
+        "Secondary": (False, True, None, 0),
     }
     assert sorted(groups["Outer"]["member"]) == sorted([f"corp|{inner['_anchor']}", f"corp|{bob['_anchor']}"])
     # Graph cannot create distribution or mail-enabled security groups: they stay pending exports (the
@@ -235,7 +242,7 @@ def test_nested_security_and_mail_enabled_groups() -> None:
         "Outer",
         True,
     )
-    assert world.exports("group")["_mv_id"].n_unique() == 4
+    assert world.exports("group")["_mv_id"].n_unique() == 5
 
     # Members reference Entra objects, so they flow once the export created them (next cycle).
     second = sync(forest, state=world.export_succeeds())
