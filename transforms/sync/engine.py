@@ -700,6 +700,9 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
             frame = frame.with_columns(pl.col(MV_ID).is_in(list(run.projected)).alias("__new"))
+            if "dn" not in frame.columns:
+                # Expressions of the product read the object's DN as [dn].
+                frame = frame.with_columns(pl.col(DN).alias("dn"))
             linked_type = pl.col("mv_object_type")
             scoped: list[tuple[BoundRule, str]] = []
             exprs = []
@@ -733,7 +736,6 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
             )
     if not partials:
         return
-    combined, merges = combine(partials, id_frame)
     failed = pl.concat(errors) if errors else pl.DataFrame(schema={MV_ID: pl.String()})
     if record and failed.height:
         run.error(
@@ -746,12 +748,11 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
             ),
             error_type=ERROR_FUNCTION_TRIGGERED,
         )
-    failed_ids = failed.get_column(MV_ID).unique() if failed.height else pl.Series(MV_ID, [], dtype=pl.String)
-    combined = combined.filter(~pl.col(MV_ID).is_in(failed_ids.implode()))
     types = (
-        run.links.join(combined.select(MV_ID), on=MV_ID, how="semi")
+        run.links.join(id_frame, on=MV_ID, how="semi")
         .select(MV_ID, "mv_object_type")
         .unique(MV_ID)
+        .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
     )
     owner = pl.DataFrame(
         {
@@ -762,6 +763,17 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
         schema={"rank": pl.Int64(), "rule": pl.String(), "connector": pl.String()},
     )
     for mv_type in sorted(run.mv):
+        type_ids = types.filter(pl.col("mv_object_type") == mv_type).select(MV_ID)
+        if type_ids.height == 0:
+            continue
+        typed: list[Resolution] = []
+        for part in partials:
+            rows_of_type = part.frame.join(type_ids, on=MV_ID, how="semi")
+            if rows_of_type.height:
+                typed.append(Resolution(rows_of_type, part.attributes, part.merge_types, part.errors))
+        if not typed:
+            continue
+        rows, merges = combine(typed, type_ids)
         attributes = [
             a
             for a in merges
@@ -773,11 +785,6 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
             )
         ]
         if not attributes:
-            continue
-        rows = combined.join(
-            types.filter(pl.col("mv_object_type") == mv_type).select(MV_ID), on=MV_ID, how="semi"
-        )
-        if rows.height == 0:
             continue
         frame = run.mv[mv_type]
         old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
