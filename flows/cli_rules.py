@@ -25,14 +25,29 @@ def check(
     folder: Annotated[Path, typer.Argument(help="Folder of rule files (searched recursively).")] = Path(
         "rules"
     ),
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Rule-set option NAME=VALUE choosing rule variants (e.g. user_matching=mail); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Load every rule file of FOLDER and report every problem with file, line and column (exit 2)."""
     if not folder.is_dir():
         typer.echo(f"{folder}: not a folder", err=True)
         raise typer.Exit(EXIT_INVALID)
+    options: dict[str, str] = {}
+    for item in option or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            typer.echo(f"--option {item!r}: expected NAME=VALUE", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        options[name] = value
     files = read_rule_files(folder)
     try:
-        rules = load_rule_texts(files, check_expression=default_expression_checker())
+        rules = load_rule_texts(files, check_expression=default_expression_checker(), options=options)
     except RuleFileError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

@@ -37,3 +37,30 @@ def test_check_exits_2_and_lists_every_error(tmp_path: Path) -> None:
 def test_json_schema_accepts_the_format() -> None:
     """The editor JSON Schema accepts a complete rule file."""
     jsonschema.validate(yaml.safe_load(GOOD), json.loads(SCHEMA.read_text()))
+
+
+DEFAULT_RULES = SCHEMA.parent / "default"
+
+
+def test_check_takes_rule_set_options() -> None:
+    """The default rules need the user-matching option; -o sets it."""
+    missing = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES)])
+    assert missing.exit_code == 2
+    assert "rule-set option 'user_matching' is not set" in missing.output
+    result = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching=mail"])
+    assert result.exit_code == 0, result.output
+    assert "30 rule(s) in 36 file(s): ok" in result.output
+
+
+def test_check_rejects_an_option_without_a_value() -> None:
+    result = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching"])
+    assert result.exit_code == 2
+    assert "expected NAME=VALUE" in result.output
+
+
+def test_json_schema_accepts_every_default_rule_file() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    files = sorted(DEFAULT_RULES.rglob("*.yaml"))
+    assert len(files) == 36
+    for path in files:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)

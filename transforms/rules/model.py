@@ -9,6 +9,7 @@ connector order (spec 5.4: the first forest added wins).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -152,6 +153,17 @@ class AttributeFlow:
 
 
 @dataclass(frozen=True)
+class OptionCondition:
+    """A rule-set option a rule is chosen by: the rule belongs to the set only when the option has one of
+    ``values``. This is how the install wizard's choices (the user-matching option of spec 5.4) pick
+    among alternative rules that share a name and precedence."""
+
+    option: str
+    values: tuple[str, ...]
+    position: Position = Position()
+
+
+@dataclass(frozen=True)
 class SyncRule:
     name: str
     connector: ConnectorSelector
@@ -167,7 +179,12 @@ class SyncRule:
     flows: tuple[AttributeFlow, ...] = ()
     password_sync: bool = False
     immutable_tag: str | None = None
+    when: tuple[OptionCondition, ...] = ()
     position: Position = Position()
+
+    def selected_by(self, options: Mapping[str, str]) -> bool:
+        """Whether the rule belongs to a rule set configured with ``options`` (every ``when`` holds)."""
+        return all(options.get(c.option) in c.values for c in self.when)
 
     @property
     def is_joining(self) -> bool:
