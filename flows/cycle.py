@@ -19,7 +19,9 @@ from prefect.context import get_run_context
 
 from flows.config import Config, load_config
 from flows.connectors.factory import build_connector
+from flows.rulesets import load_rule_set, rule_set_hash
 from flows.stages.importing import import_connector_space
+from flows.stages.syncing import synchronize
 from flows.store import Store
 
 Policy = Literal["delta", "initial"]
@@ -55,6 +57,25 @@ def import_task(config_path: str | None, connector: str, cycle_id: str, full: bo
     return step
 
 
+RULE_HASH_SETTING = "rule_set_hash"
+
+
+@task(task_run_name="sync ({mode})")
+def sync_task(config_path: str | None, cycle_id: str, mode: Literal["full", "delta"]) -> list[dict[str, Any]]:
+    """Full or delta synchronization of every connector through the rule set (one step per connector)."""
+    config = load_config(config_path)
+    folders = [config.resolve(p) for p in config.rules]
+    rules = load_rule_set(folders, config.rule_options)
+    digest = rule_set_hash(folders, config.rule_options)
+    with Store(config.resolve(config.store)) as store:
+        if mode == "delta" and store.get_setting(RULE_HASH_SETTING) != digest:
+            get_run_logger().info("the rule set changed since the last sync: running a full sync")
+            mode = "full"
+        steps = synchronize(store, config, rules, cycle_id=cycle_id, mode=mode, flow_run_id=_flow_run_id())
+        store.set_setting(RULE_HASH_SETTING, digest)
+    return steps
+
+
 def ordered_connectors(config: Config) -> list[str]:
     return [c.name for c in sorted(config.connectors, key=lambda c: IMPORT_ORDER.get(c.kind, 9))]
 
@@ -67,6 +88,7 @@ def sync_cycle(config_path: str | None = None, policy: Policy = "delta") -> dict
     steps: list[dict[str, Any]] = []
     for name in ordered_connectors(config):
         steps.append(import_task(config_path, name, cycle_id, policy == "initial"))
+    steps.extend(sync_task(config_path, cycle_id, "full" if policy == "initial" else "delta"))
     report = {"cycle_id": cycle_id, "policy": policy, "steps": steps}
     _publish_report(report)
     return report

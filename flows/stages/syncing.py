@@ -54,10 +54,10 @@ def save_sync_state(store: Store, state: SyncState) -> None:
                 store.write_connector_space(connector, object_type, frame)
         for object_type, frame in state.metaverse.items():
             store.write_metaverse(object_type, frame)
-        store.overwrite("mv_provenance", state.provenance.select(PROVENANCE_SCHEMA))
-        store.overwrite("links", state.links.select(LINKS_SCHEMA))
-        store.overwrite("export_memory", state.export_memory.select(EXPORT_MEMORY_SCHEMA))
-        store.overwrite("reference_index", state.reference_index.select(REFERENCE_INDEX_SCHEMA))
+        store.overwrite("mv_provenance", state.provenance.select(list(PROVENANCE_SCHEMA)))
+        store.overwrite("links", state.links.select(list(LINKS_SCHEMA)))
+        store.overwrite("export_memory", state.export_memory.select(list(EXPORT_MEMORY_SCHEMA)))
+        store.overwrite("reference_index", state.reference_index.select(list(REFERENCE_INDEX_SCHEMA)))
 
 
 def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -163,11 +163,11 @@ def synchronize(
 
 def _save_pending_exports(store: Store, result: SyncResult, *, full: bool) -> None:
     """A full sync recomputes every pending export; a delta sync replaces those of the objects it touched."""
-    fresh = result.pending_exports.select(PENDING_EXPORT_SCHEMA)
+    fresh = result.pending_exports.select(list(PENDING_EXPORT_SCHEMA))
     if full:
         store.overwrite("pending_exports", fresh)
         return
-    kept = store.read_table("pending_exports").select(PENDING_EXPORT_SCHEMA)
+    kept = store.read_table("pending_exports").select(list(PENDING_EXPORT_SCHEMA))
     kept = kept.join(
         fresh.select("connector", MV_ID).unique(), on=["connector", MV_ID], how="anti", nulls_equal=True
     )
