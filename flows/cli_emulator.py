@@ -15,7 +15,9 @@ import typer
 
 from emulator.graph import FaultConfig, ThrottleConfig, start
 
-emulator_app = typer.Typer(help="The Graph-compatible emulated tenant (demo, tests, benchmarks).", no_args_is_help=True)
+emulator_app = typer.Typer(
+    help="The Graph-compatible emulated tenant (demo, tests, benchmarks).", no_args_is_help=True
+)
 
 
 @emulator_app.callback()
@@ -27,14 +29,22 @@ def _group() -> None:
 def serve(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 8443,
     host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
-    state: Annotated[Path | None, typer.Option(help="JSON file the tenant is saved to and reloaded from.")] = None,
-    throttle_writes: Annotated[int, typer.Option(help="Writes allowed per app and tenant in a window.")] = 3000,
+    state: Annotated[
+        Path | None, typer.Option(help="JSON file the tenant is saved to and reloaded from.")
+    ] = None,
+    throttle_writes: Annotated[
+        int, typer.Option(help="Writes allowed per app and tenant in a window.")
+    ] = 3000,
     throttle_window: Annotated[float, typer.Option(help="Throttling window in seconds.")] = 150.0,
     no_throttle: Annotated[bool, typer.Option("--no-throttle", help="Disable write throttling.")] = False,
-    fault_rate: Annotated[float, typer.Option(help="Share of requests failing, split over 429/503/timeout/drop.")] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option(help="Share of requests failing, split over 429/503/timeout/drop.")
+    ] = 0.0,
     fault_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     fault_503: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
-    fault_timeout: Annotated[float, typer.Option(help="Share of responses held past the client's timeout.")] = 0.0,
+    fault_timeout: Annotated[
+        float, typer.Option(help="Share of responses held past the client's timeout.")
+    ] = 0.0,
     fault_drop: Annotated[float, typer.Option(help="Share of connections dropped after processing.")] = 0.0,
     fault_delay: Annotated[float, typer.Option(help="Seconds a 'timeout' response is held.")] = 5.0,
     seed: Annotated[int | None, typer.Option(help="Seed for fault injection and placeholder UPNs.")] = None,

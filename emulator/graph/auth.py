@@ -244,7 +244,9 @@ class TokenIssuer:
         thumb_sha256 = (
             base64.urlsafe_b64encode(app.certificate.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
         )
-        if header.get("x5t") not in (None, thumb_sha1) or header.get("x5t#S256") not in (None, thumb_sha256):
+        x5t = str(header.get("x5t", thumb_sha1)).rstrip("=")
+        x5t_s256 = str(header.get("x5t#S256", thumb_sha256)).rstrip("=")
+        if x5t != thumb_sha1 or x5t_s256 != thumb_sha256:
             raise bad
         if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
             raise bad
