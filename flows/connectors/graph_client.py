@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import re
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -222,8 +223,9 @@ class GraphClient:
         self._token: tuple[str, float] | None = None
 
     async def __aenter__(self) -> GraphClient:
+        verify = self.settings.verify
         client = httpx.AsyncClient(
-            verify=self.settings.verify,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
             timeout=httpx.Timeout(self.settings.timeout_s),
             limits=httpx.Limits(max_connections=self.settings.max_concurrency + 2),
         )

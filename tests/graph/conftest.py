@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,8 +41,12 @@ def new_emulator() -> Iterator[Callable[..., RunningEmulator]]:
         emu.stop()
 
 
+def ca_context(emu: RunningEmulator) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(emu.ca_cert_path))
+
+
 def token_for(emu: RunningEmulator) -> str:
-    with httpx.Client(verify=str(emu.ca_cert_path)) as client:
+    with httpx.Client(verify=ca_context(emu)) as client:
         resp = client.post(
             f"{emu.authority}/{emu.tenant_id}/oauth2/v2.0/token",
             data={
@@ -60,7 +65,7 @@ def graph_http(emulator: RunningEmulator) -> Iterator[httpx.Client]:
     """A plain authenticated HTTP client on the emulator's /v1.0 root (wire-format checks)."""
     with httpx.Client(
         base_url=emulator.base_url + "/",
-        verify=str(emulator.ca_cert_path),
+        verify=ca_context(emulator),
         headers={"Authorization": f"Bearer {token_for(emulator)}"},
     ) as client:
         yield client

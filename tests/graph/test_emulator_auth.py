@@ -14,6 +14,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
 from emulator.graph import RunningEmulator
+from tests.graph.conftest import ca_context
 
 pytestmark = pytest.mark.graph
 SCOPE = "https://graph.microsoft.com/.default"
@@ -60,7 +61,7 @@ def test_wrong_secret_is_refused(emulator: RunningEmulator) -> None:
 def test_graph_calls_without_a_valid_token_get_401(emulator: RunningEmulator, header: str | None) -> None:
     """Graph resources answer 401 InvalidAuthenticationToken without a token the emulator issued."""
     headers = {"Authorization": header} if header else {}
-    resp = httpx.get(f"{emulator.base_url}/users", headers=headers, verify=str(emulator.ca_cert_path))
+    resp = httpx.get(f"{emulator.base_url}/users", headers=headers, verify=ca_context(emulator))
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "InvalidAuthenticationToken"
 
@@ -82,7 +83,7 @@ def test_msgraph_sdk_typed_client_reads_users(emulator: RunningEmulator, graph_h
     async def read() -> list[str]:
         cred = _secret_credential(emulator, emulator.client_secret)
         auth = AzureIdentityAuthenticationProvider(cred, scopes=[SCOPE], allowed_hosts=["127.0.0.1"])
-        async with httpx.AsyncClient(verify=str(emulator.ca_cert_path)) as http:
+        async with httpx.AsyncClient(verify=ca_context(emulator)) as http:
             adapter = GraphRequestAdapter(auth, client=http)
             adapter.base_url = emulator.base_url
             client = GraphServiceClient(request_adapter=adapter)
