@@ -310,9 +310,10 @@ def test_members_ref_and_bind(graph_http: httpx.Client) -> None:
     ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{users[0]}"}
     assert graph_http.post(f"groups/{group}/members/$ref", json=ref).status_code == 204
     assert graph_http.post(f"groups/{group}/members/$ref", json=ref).status_code == 400
-    bind = lambda ids: {
-        "members@odata.bind": [f"https://graph.microsoft.com/v1.0/directoryObjects/{i}" for i in ids]
-    }  # noqa: E731
+
+    def bind(ids: list[str]) -> dict[str, list[str]]:
+        return {"members@odata.bind": [f"https://graph.microsoft.com/v1.0/directoryObjects/{i}" for i in ids]}
+
     assert graph_http.patch(f"groups/{group}", json=bind(users[1:22])).status_code == 400  # 21 members
     assert graph_http.patch(f"groups/{group}", json=bind(users[1:21])).status_code == 204
     members = graph_http.get(f"groups/{group}/members", params={"$select": "id", "$top": "999"}).json()[
