@@ -103,6 +103,8 @@ class RunningEmulator:
         self._stop_saver.set()
         if self._saver is not None:
             self._saver.join(timeout=10)
+        # Idle keep-alive TLS connections of clients would hold a graceful shutdown for their timeout.
+        self._server.force_exit = True
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self.save()
@@ -176,6 +178,7 @@ def start(
         lifespan="off",
         http="h11",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="graph-emulator", daemon=True)

@@ -48,13 +48,15 @@ class FaultInjector:
     def __post_init__(self) -> None:
         if self.config.total > 1.0:
             raise ValueError("fault rates add up to more than 1")
+        # Separate streams: the n-th request draws the same fault whatever the batches around it hold.
         self._rng = random.Random(self.config.seed)
+        self._item_rng = random.Random(None if self.config.seed is None else self.config.seed + 1)
 
     def draw(self, *, allow_after: bool = True) -> Fault | None:
         """The fault for one request, if any; ``allow_after=False`` for sub-requests of a batch."""
         if self.config.total == 0:
             return None
-        x = self._rng.random()
+        x = (self._rng if allow_after else self._item_rng).random()
         c = self.config
         for fault, rate in (
             (Fault.THROTTLE, c.rate_429),

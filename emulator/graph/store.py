@@ -172,6 +172,7 @@ class Directory:
         self.logs: dict[str, ChangeLog] = {kind: ChangeLog() for kind in PROPS_BY_KIND}
         self.member_events: dict[str, list[tuple[int, str, bool]]] = {}
         self.member_of: dict[str, set[str]] = {}
+        self.noop_updates = 0
         self._unique: dict[str, dict[str, str]] = {
             "userPrincipalName": {},
             "smtp": {},
@@ -461,7 +462,7 @@ class Directory:
         for member_id in binds:
             self.get(member_id)
         if synced:
-            props["onPremisesSyncEnabled"] = True
+            props.setdefault("onPremisesSyncEnabled", True)
             props["onPremisesLastSyncDateTime"] = now_iso()
         if errors:
             props["onPremisesProvisioningErrors"] = errors
@@ -505,8 +506,11 @@ class Directory:
                 raise bad_request(
                     "One or more added object references already exist for the following modified properties: 'members'."
                 )
+        if not binds and all(obj.props.get(k) == v for k, v in changes.items() if k != "passwordProfile"):
+            self.noop_updates += 1  # a write that changes nothing: counted so clients can be held to zero
+        if synced and "onPremisesImmutableId" in changes:
+            new_props["onPremisesSyncEnabled"] = True  # the sync client takes the object over
         if synced:
-            new_props["onPremisesSyncEnabled"] = True
             new_props["onPremisesLastSyncDateTime"] = now_iso()
         if errors:
             new_props["onPremisesProvisioningErrors"] = [

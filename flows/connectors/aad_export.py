@@ -179,7 +179,7 @@ class ExportRun:
                 return []
             return [Op(obj, "delete", "DELETE", f"/{coll}/{obj.anchor}")]
         if obj.op == "add" and obj.anchor is None:
-            body = dict(obj.attrs)
+            body = {k: v for k, v in obj.attrs.items() if v is not None}  # a create has nothing to clear
             if obj.object_type == "user":
                 body["passwordProfile"] = {
                     "password": generate_password(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import uuid
@@ -9,11 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import polars as pl
 import pytest
 
 from emulator.graph import FaultConfig, RunningEmulator, ThrottleConfig, start
 from flows.connectors.aad import AadConnector
 from flows.connectors.aad_settings import AadSettings
+from transforms.schema import PENDING_EXPORT_SCHEMA
 
 FAST = ThrottleConfig(writes=1_000_000, window_s=1.0)
 
@@ -112,4 +115,50 @@ def new_user_body(**extra: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["FAST", "FaultConfig", "new_user_body", "settings_for", "token_for", "uid"]
+def plan(*objects: dict[str, Any], connector: str = "aad") -> pl.DataFrame:
+    """A PENDING_EXPORT frame: each object is {mv_id, anchor?, type, op, attrs: {name: new | (old, new)}}."""
+    rows: list[dict[str, Any]] = []
+    for obj in objects:
+        base = {
+            "connector": connector,
+            "object_type": obj["type"],
+            "_mv_id": obj.get("mv_id"),
+            "_anchor": obj.get("anchor"),
+            "_dn": None,
+            "op": obj["op"],
+        }
+        if obj["op"] == "delete":
+            rows.append({**base, "attribute": None, "old_value": None, "new_value": None})
+            continue
+        for name, value in obj.get("attrs", {}).items():
+            old, new = value if isinstance(value, tuple) else (None, value)
+            rows.append(
+                {
+                    **base,
+                    "attribute": name,
+                    "old_value": None if old is None else json.dumps(old),
+                    "new_value": None if new is None else json.dumps(new),
+                }
+            )
+    return pl.DataFrame(rows, schema=PENDING_EXPORT_SCHEMA)
+
+
+def user_attrs(tag: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "accountEnabled": True,
+        "displayName": f"User {tag}",
+        "mailNickname": f"u{tag}",
+        "userPrincipalName": f"u{tag}@contoso.com",
+        "onPremisesImmutableId": f"imm-{tag}",
+        **extra,
+    }
+
+
+def group_attrs(tag: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "displayName": f"Group {tag}",
+        "mailEnabled": False,
+        "mailNickname": f"g{tag}",
+        "securityEnabled": True,
+        **extra,
+    }
