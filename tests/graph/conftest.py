@@ -13,7 +13,7 @@ import httpx
 import polars as pl
 import pytest
 
-from emulator.graph import FaultConfig, RunningEmulator, ThrottleConfig, start
+from emulator.graph import RunningEmulator, ThrottleConfig, start
 from flows.connectors.aad import AadConnector
 from flows.connectors.aad_settings import AadSettings
 from transforms.schema import PENDING_EXPORT_SCHEMA
