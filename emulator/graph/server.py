@@ -113,12 +113,33 @@ class EmulatorApp:
                 return
             await self._send_json(send, 200, payload, {"Cache-Control": "no-store"})
             return
+        if method == "GET" and path == "/_emulator/stats":
+            # Not Graph: counters for benchmarks and tests, behind the same bearer check.
+            if self.issuer.authenticate(headers.get("authorization")) is None:
+                await self._send_json(
+                    send, 401, {"error": {"code": "InvalidAuthenticationToken", "message": "No token."}}, {}
+                )
+                return
+            await self._send_json(send, 200, self.counters(), {})
+            return
         if method == "GET" and (m := _OPENID_PATH.fullmatch(path)):
             await self._send_json(send, 200, self.issuer.openid_configuration(origin, m.group(1)), {})
             return
         await self._send_json(
             send, 404, {"error": {"code": "NotFound", "message": f"No resource at '{path}'."}}, {}
         )
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "requests": self.stats.requests,
+            "batch_requests": self.stats.batch_requests,
+            "writes": self.stats.writes,
+            "throttled_writes": self.throttle.refused,
+            "noop_updates": self.api.d.noop_updates,
+            "faults": dict(self.faults.injected),
+            "budget_writes": self.throttle.config.writes,
+            "budget_window_s": self.throttle.config.window_s,
+        }
 
     async def _graph(
         self,
