@@ -17,7 +17,7 @@ from flows.connectors.aad_export import ExportRun, ExportStats
 from flows.connectors.aad_import import delta_start_path, read_delta_round, round_to_batch
 from flows.connectors.aad_settings import AadSettings, build_credential
 from flows.connectors.base import ImportBatch, ImportResult
-from flows.connectors.graph_client import GraphClient, GraphClientSettings, GraphStats
+from flows.connectors.graph_client import GraphClient, GraphClientSettings, GraphStats, WriteBudget
 
 log = logging.getLogger("forestsync.aad")
 T = TypeVar("T")
@@ -41,6 +41,8 @@ class AadConnector:
         self.settings = settings
         self._credential = credential if credential is not None else build_credential(settings)
         self.last_graph_stats = GraphStats()
+        share = GraphClientSettings.budget_share
+        self._budget = WriteBudget(max(1, int(settings.write_budget * share)), settings.write_window_s)
         self.last_export_stats = ExportStats()
 
     def __repr__(self) -> str:
@@ -60,6 +62,7 @@ class AadConnector:
                 write_budget=s.write_budget,
                 write_window_s=s.write_window_s,
             ),
+            self._budget,
         )
 
     def object_types(self) -> list[str]:

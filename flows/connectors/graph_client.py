@@ -17,9 +17,8 @@ import random
 import re
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -161,32 +160,45 @@ class GraphClientSettings:
 
 @dataclass
 class WriteBudget:
-    """Client-side pacing: at most ``writes`` in any ``window_s`` seconds, plus a pause after a 429."""
+    """Client-side pacing of writes at the tenant's budget rate (a token bucket with a small burst).
+
+    The service counts writes in a sliding window; sending at a steady ``writes / window_s`` keeps
+    every window under the limit even when requests arrive bunched, so a 429 (and the whole-second
+    ``Retry-After`` it imposes) stays the exception. After a 429 every sender pauses.
+    """
 
     writes: int
     window_s: float
-    _sent: deque[tuple[float, int]] = field(default_factory=deque)
-    _in_window: int = 0
+    burst: int = 40
     paused_until: float = 0.0
+    _tokens: float = -1.0
+    _last: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        # The burst is part of the window's allowance: burst + rate * window never exceeds ``writes``.
+        burst = min(self.burst, self.writes // 2)
+        return (self.writes - burst) / self.window_s
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
     async def acquire(self, count: int) -> None:
-        count = min(count, self.writes)
+        burst = max(1, min(self.burst, self.writes // 2))
+        count = min(count, burst)
         while True:
             now = time.monotonic()
             if now < self.paused_until:
                 await asyncio.sleep(self.paused_until - now)
                 continue
-            while self._sent and self._sent[0][0] <= now - self.window_s:
-                self._in_window -= self._sent.popleft()[1]
-            if self._in_window + count <= self.writes:
-                self._sent.append((now, count))
-                self._in_window += count
+            if self._tokens < 0:
+                self._tokens, self._last = float(burst), now
+            self._tokens = min(float(burst), self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= count:
+                self._tokens -= count
                 return
-            wait = self._sent[0][0] + self.window_s - now
-            await asyncio.sleep(max(wait, 0.001))
+            await asyncio.sleep((count - self._tokens) / self.rate)
 
 
 @dataclass
@@ -208,14 +220,17 @@ class GraphStats:
 class GraphClient:
     """Async Graph session. Use ``async with GraphClient(...) as graph:`` inside one event loop."""
 
-    def __init__(self, credential: Any, settings: GraphClientSettings) -> None:
+    def __init__(
+        self, credential: Any, settings: GraphClientSettings, budget: WriteBudget | None = None
+    ) -> None:
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
         host = urlsplit(self.base_url).hostname or ""
         self._token_provider = AzureIdentityAccessTokenProvider(
             credential, None, list(settings.scopes), allowed_hosts=[host]
         )
-        self.budget = WriteBudget(
+        # Pass the same budget to successive sessions: the service's window remembers earlier writes.
+        self.budget = budget or WriteBudget(
             max(1, int(settings.write_budget * settings.budget_share)), settings.write_window_s
         )
         self.stats = GraphStats()
