@@ -398,3 +398,51 @@ def test_no_secret_reaches_the_logs(emulator: RunningEmulator, caplog: pytest.Lo
     assert "emu." not in text
     assert "passwordProfile" not in text
     assert json.dumps(emulator.client_secret) not in text
+
+
+def test_export_replayed_after_a_crash_creates_nothing_new(
+    connector: AadConnector, emulator: RunningEmulator
+) -> None:
+    """Re-running a create plan (a crash before results were stored) hard-matches each object by its
+    immutable id: same anchors, no duplicate, and no write since nothing differs."""
+    t = uid()
+    creates = plan(
+        *(
+            {"mv_id": f"c{i}{t}", "type": "user", "op": "add", "attrs": user_attrs(f"c{i}{t}")}
+            for i in range(30)
+        )
+    )
+    first = _ok(connector.export(creates))
+    users_before = emulator.directory.count("user")
+    writes_before = emulator.app.stats.writes
+    again = _ok(connector.export(creates))
+    assert _by_mv(again) == _by_mv(first)
+    assert emulator.directory.count("user") == users_before
+    assert emulator.app.stats.writes == writes_before
+    assert connector.last_export_stats.hard_matches == 30
+
+
+def test_certificate_credential_and_contact_import(emulator: RunningEmulator) -> None:
+    """The connector authenticates with a client certificate and imports organizational contacts."""
+    contact = emulator.directory.seed(
+        "orgContact",
+        {
+            "displayName": "Partner",
+            "mail": f"p{uid()}@fabrikam.com",
+            "proxyAddresses": ["SMTP:p@fabrikam.com"],
+        },
+    )
+    conn = AadConnector(
+        settings_for(
+            emulator,
+            credential_kind="certificate",
+            certificate_path=str(emulator.client_certificate_path),
+            secret_ref=None,
+            object_types=("contact",),
+        )
+    )
+    [batch] = conn.full_import().batches
+    row = batch.frame.filter(pl.col("_anchor") == contact.id).to_dicts()[0]
+    assert row["_object_type"] == "contact"
+    assert row["displayName"] == "Partner"
+    assert row["proxyAddresses"] == ["SMTP:p@fabrikam.com"]
