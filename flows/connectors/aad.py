@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
@@ -18,6 +18,9 @@ from flows.connectors.aad_import import delta_start_path, read_delta_round, roun
 from flows.connectors.aad_settings import AadSettings, build_credential
 from flows.connectors.base import ImportBatch, ImportResult
 from flows.connectors.graph_client import GraphClient, GraphClientSettings, GraphStats, WriteBudget
+
+if TYPE_CHECKING:
+    from flows.config import AadConnectorConfig
 
 log = logging.getLogger("forestsync.aad")
 T = TypeVar("T")
@@ -44,6 +47,10 @@ class AadConnector:
         share = GraphClientSettings.budget_share
         self._budget = WriteBudget(max(1, int(settings.write_budget * share)), settings.write_window_s)
         self.last_export_stats = ExportStats()
+
+    @classmethod
+    def from_config(cls, config: AadConnectorConfig) -> AadConnector:
+        return cls(AadSettings.from_config(config))
 
     def __repr__(self) -> str:
         return f"AadConnector(name={self.name!r}, graph={self.settings.graph_base_url!r})"

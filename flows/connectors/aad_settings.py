@@ -1,17 +1,20 @@
 """Settings of the Entra ID connector and how its credential is built.
 
-A small frozen dataclass until ``flows.config.AadConnectorConfig`` is wired in: :meth:`AadSettings.from_config`
-adapts that model by attribute name, so the connector does not depend on its exact shape.
+:meth:`AadSettings.from_config` reads the ``aad`` connector of ``forestsync.yaml``
+(:class:`flows.config.AadConnectorConfig`); tests and the benchmark build settings directly.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from transforms.errors import InputError
+from flows.errors import ConfigError
+from flows.secrets import resolve_secret
+
+if TYPE_CHECKING:
+    from flows.config import AadConnectorConfig
 
 DEFAULT_SELECT: dict[str, tuple[str, ...]] = {
     "user": (
@@ -72,11 +75,23 @@ DEFAULT_SELECT: dict[str, tuple[str, ...]] = {
 }
 
 CREDENTIAL_KINDS = ("client_secret", "certificate", "managed_identity", "default")
+# Instance discovery stays on for Microsoft's authorities; a private one (the emulator) turns it off.
+PUBLIC_AUTHORITY_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+    }
+)
+# Groups have no onPremisesImmutableId in Graph v1.0: their source anchor travels in this extension
+# property of the tenant's schema-extension app (``extension_app_id`` in the configuration).
+GROUP_ANCHOR_EXTENSION = "forestsyncSourceAnchor"
 
 
 @dataclass(frozen=True)
 class AadSettings:
-    """Everything the Entra ID connector needs; secrets are references (``env:NAME``, ``prefect:BLOCK``)."""
+    """Everything the Entra ID connector needs; secrets are references (``env:NAME``, ``prefect-secret:NAME``)."""
 
     name: str
     tenant_id: str
@@ -86,7 +101,7 @@ class AadSettings:
     disable_instance_discovery: bool = False  # True for a private authority such as the emulator
     ca_cert_path: str | None = None  # trust this CA for Graph and the authority (the emulator's)
     credential_kind: str = "client_secret"
-    secret_ref: str | None = None  # client secret, or the certificate's password for "certificate"
+    secret_ref: str | None = None  # env:NAME / prefect-secret:NAME: client secret, or certificate password
     certificate_path: str | None = None  # PEM with private key, for "certificate"
     scopes: tuple[str, ...] = ("https://graph.microsoft.com/.default",)
     object_types: tuple[str, ...] = ("user", "group", "contact", "device")
@@ -107,12 +122,12 @@ class AadSettings:
 
     def __post_init__(self) -> None:
         if self.credential_kind not in CREDENTIAL_KINDS:
-            raise InputError(
+            raise ConfigError(
                 f"credential kind {self.credential_kind!r} is not one of {', '.join(CREDENTIAL_KINDS)}"
             )
         unknown = set(self.object_types) - set(DEFAULT_SELECT)
         if unknown:
-            raise InputError(f"unknown Entra object types: {sorted(unknown)}")
+            raise ConfigError(f"unknown Entra object types: {sorted(unknown)}")
 
     def __repr__(self) -> str:  # secrets are references, but keep even those out of logs
         shown = ", ".join(
@@ -121,47 +136,40 @@ class AadSettings:
         return f"AadSettings({shown})"
 
     @classmethod
-    def from_config(cls, config: Any) -> AadSettings:
-        """Adapt a configuration object (e.g. ``AadConnectorConfig``) by its attribute names."""
-        aliases = {
-            "graph_base_url": ("graph_base_url", "graph_url", "base_url"),
-            "secret_ref": ("secret_ref", "secret"),
-        }
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            for name in aliases.get(f.name, (f.name,)):
-                if hasattr(config, name) and getattr(config, name) is not None:
-                    value = getattr(config, name)
-                    values[f.name] = tuple(value) if isinstance(value, list) else value
-                    break
-        credential = getattr(config, "credential", None)
-        if credential is not None:
-            for name in ("kind", "secret_ref", "certificate_path"):
-                if getattr(credential, name, None) is not None:
-                    values["credential_kind" if name == "kind" else name] = getattr(credential, name)
-        return cls(**values)
-
-
-def resolve_secret(ref: str) -> str:
-    """The secret a reference names: ``flows.secrets.resolve_secret`` when present, else ``env:``/``prefect:``."""
-    try:
-        secrets_module = importlib.import_module("flows.secrets")
-    except ModuleNotFoundError:
-        secrets_module = None
-    if secrets_module is not None and hasattr(secrets_module, "resolve_secret"):
-        return str(secrets_module.resolve_secret(ref))
-    scheme, _, name = ref.partition(":")
-    if scheme == "env":
-        value = os.environ.get(name)
-        if value is None:
-            raise InputError(f"secret reference {ref!r}: environment variable {name} is not set")
-        return value
-    if scheme == "prefect":
-        from prefect.blocks.system import Secret
-
-        block: Any = Secret.load(name)
-        return str(block.get())
-    raise InputError(f"secret reference {ref!r}: use env:NAME or prefect:BLOCK")
+    def from_config(cls, config: AadConnectorConfig) -> AadSettings:
+        """Settings from the ``aad`` connector of ``forestsync.yaml``."""
+        authority_host = urlsplit(config.authority).hostname or ""
+        select = dict(DEFAULT_SELECT)
+        if config.attributes is not None:
+            # One inclusion list for every object type; groups keep their members.
+            select = {
+                t: tuple(config.attributes) + (("members",) if t == "group" else ()) for t in DEFAULT_SELECT
+            }
+        anchors = {"user": "onPremisesImmutableId", "device": "deviceId"}
+        if config.extension_app_id:
+            anchors["group"] = (
+                f"extension_{config.extension_app_id.replace('-', '')}_{GROUP_ANCHOR_EXTENSION}"
+            )
+        return cls(
+            name=config.name,
+            tenant_id=config.tenant_id,
+            client_id=config.client_id,
+            graph_base_url=config.graph_url,
+            authority=config.authority,
+            disable_instance_discovery=authority_host not in PUBLIC_AUTHORITY_HOSTS,
+            ca_cert_path=str(config.ca_file) if config.ca_file is not None else None,
+            credential_kind=config.credential,
+            secret_ref=config.client_secret
+            if config.credential == "client_secret"
+            else config.certificate_password,
+            certificate_path=str(config.certificate_path) if config.certificate_path is not None else None,
+            object_types=tuple(config.object_types or DEFAULT_SELECT),
+            select=select,
+            anchor_attributes=anchors,
+            block_soft_match=config.block_soft_match,
+            block_cloud_object_takeover_through_hard_match=config.block_cloud_object_takeover_through_hard_match,
+            soft_match_on_upn=config.soft_match_on_upn,
+        )
 
 
 def build_credential(settings: AadSettings) -> Any:
@@ -181,14 +189,15 @@ def build_credential(settings: AadSettings) -> Any:
         common["connection_verify"] = settings.ca_cert_path
     if settings.credential_kind == "client_secret":
         if not settings.secret_ref:
-            raise InputError(f"connector {settings.name}: a client secret reference (secret_ref) is required")
-        return ClientSecretCredential(
-            settings.tenant_id, settings.client_id, resolve_secret(settings.secret_ref), **common
-        )
+            raise ConfigError(
+                f"connector {settings.name}: a client secret reference (secret_ref) is required"
+            )
+        secret = resolve_secret(settings.secret_ref)
+        return ClientSecretCredential(settings.tenant_id, settings.client_id, secret.reveal(), **common)
     if settings.credential_kind == "certificate":
         if not settings.certificate_path:
-            raise InputError(f"connector {settings.name}: certificate_path is required")
-        password = resolve_secret(settings.secret_ref).encode() if settings.secret_ref else None
+            raise ConfigError(f"connector {settings.name}: certificate_path is required")
+        password = resolve_secret(settings.secret_ref).reveal().encode() if settings.secret_ref else None
         return CertificateCredential(
             settings.tenant_id, settings.client_id, settings.certificate_path, password=password, **common
         )

@@ -27,7 +27,8 @@ from kiota_authentication_azure.azure_identity_access_token_provider import Azur
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph_core import GraphClientFactory
 
-from transforms.errors import ForestsyncError, TerminalError, TransientError
+from flows.errors import ConnectorError, TransientConnectorError
+from transforms.errors import ForestsyncError
 
 log = logging.getLogger("forestsync.graph")
 
@@ -68,7 +69,7 @@ class GraphError(ForestsyncError):
         self.error_type = error_type
 
 
-class GraphTransientError(GraphError, TransientError):
+class GraphTransientError(GraphError, TransientConnectorError):
     """Throttling, unavailability, timeouts, dropped connections."""
 
 
@@ -82,7 +83,7 @@ class GraphOutcomeUnknownError(GraphTransientError):
     """The request may or may not have taken effect (timeout, dropped connection, 5xx)."""
 
 
-class GraphTerminalError(GraphError, TerminalError):
+class GraphTerminalError(GraphError, ConnectorError):
     """The service refused the request; retrying it unchanged fails the same way."""
 
 

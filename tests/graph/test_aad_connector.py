@@ -446,3 +446,30 @@ def test_certificate_credential_and_contact_import(emulator: RunningEmulator) ->
     assert row["_object_type"] == "contact"
     assert row["displayName"] == "Partner"
     assert row["proxyAddresses"] == ["SMTP:p@fabrikam.com"]
+
+
+def test_connector_from_forestsync_yaml_config(emulator: RunningEmulator) -> None:
+    """The ``aad`` connector of forestsync.yaml binds to the emulator: private authority, its CA, env secret."""
+    from flows.config import AadConnectorConfig
+
+    settings_for(emulator)  # puts the secret in the environment variable the reference names
+    config = AadConnectorConfig(
+        name="aad",
+        kind="aad",
+        tenant_id=emulator.tenant_id,
+        client_id=emulator.client_id,
+        client_secret=f"env:FS_TEST_AAD_SECRET_{emulator.port}",
+        authority=emulator.authority,
+        graph_url=emulator.base_url,
+        ca_file=emulator.ca_cert_path,
+        object_types=["device"],
+        extension_app_id=emulator.client_id,
+    )
+    conn = AadConnector.from_config(config)
+    assert conn.settings.disable_instance_discovery
+    assert conn.settings.anchor_attributes["group"].startswith(
+        "extension_" + emulator.client_id.replace("-", "")
+    )
+    result = conn.full_import()
+    assert [b.object_type for b in result.batches] == ["device"]
+    assert "device" in result.watermarks
