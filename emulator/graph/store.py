@@ -23,8 +23,9 @@ import json
 import os
 import random
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +46,33 @@ from emulator.graph.schema import (
 MAX_BIND_MEMBERS = 20
 
 
+_clock: list[Any] = [0, ""]
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC now as Graph writes it (whole seconds), formatted once per second."""
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock[0], _clock[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_clock[1])
+
+
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "strs": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "obj": lambda v: isinstance(v, dict),
+    "objs": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+}
+
+
+def _too_long(value: Any, max_len: int | None) -> bool:
+    if max_len is None:
+        return False
+    if isinstance(value, str):
+        return len(value) > max_len
+    return isinstance(value, list) and any(isinstance(v, str) and len(v) > max_len for v in value)
 
 
 @dataclass
@@ -332,26 +358,11 @@ class Directory:
                     )
                 clean[name] = None
                 continue
-            ok = {
-                "str": isinstance(value, str),
-                "bool": isinstance(value, bool),
-                "int": isinstance(value, int) and not isinstance(value, bool),
-                "strs": isinstance(value, list) and all(isinstance(v, str) for v in value),
-                "obj": isinstance(value, dict),
-                "objs": isinstance(value, list) and all(isinstance(v, dict) for v in value),
-            }[prop.type]
-            too_long = prop.max_len is not None and (
-                (isinstance(value, str) and len(value) > prop.max_len)
-                or (
-                    isinstance(value, list)
-                    and any(isinstance(v, str) and len(v) > prop.max_len for v in value)
-                )
-            )
-            if not ok or too_long:
+            if not _TYPE_CHECKS[prop.type](value) or _too_long(value, prop.max_len):
                 raise bad_request(
                     f"Invalid value specified for property '{name}' of resource '{resource}'.", target=name
                 )
-            clean[name] = copy.deepcopy(value)
+            clean[name] = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
         if creating:
             for name in REQUIRED_ON_CREATE.get(kind, ()):
                 if clean.get(name) is None:
