@@ -81,53 +81,51 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def plan_frame(rows: dict[str, list[Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=PENDING_EXPORT_SCHEMA)
+def new_rows() -> dict[str, list[Any]]:
+    return {k: [] for k in PENDING_EXPORT_SCHEMA}
+
+
+def add_row(
+    rows: dict[str, list[Any]], mv: str, anchor: str | None, op: str, name: str, old: Any, new: Any
+) -> None:
+    """One PENDING_EXPORT row for a user: values as JSON, old value null on a create."""
+    for column, value in (
+        ("connector", "aad"),
+        ("object_type", "user"),
+        ("_mv_id", mv),
+        ("_anchor", anchor),
+        ("_dn", None),
+        ("op", op),
+        ("attribute", name),
+        ("old_value", None if old is None else json.dumps(old)),
+        ("new_value", json.dumps(new)),
+    ):
+        rows[column].append(value)
 
 
 def create_plan(n: int) -> pl.DataFrame:
-    ids = [f"mv{i:07d}" for i in range(n)]
-    attrs = {
-        "accountEnabled": lambda i: True,
-        "displayName": lambda i: f"Bench User {i}",
-        "mailNickname": lambda i: f"bench{i}",
-        "userPrincipalName": lambda i: f"bench{i}@contoso.com",
-        "onPremisesImmutableId": lambda i: f"bench-anchor-{i}",
-        "department": lambda i: f"Dept {i % 50}",
-    }
-    rows: dict[str, list[Any]] = {k: [] for k in PENDING_EXPORT_SCHEMA}
-    for name, value in attrs.items():
-        for i, mv in enumerate(ids):
-            rows["connector"].append("aad")
-            rows["object_type"].append("user")
-            rows["_mv_id"].append(mv)
-            rows["_anchor"].append(None)
-            rows["_dn"].append(None)
-            rows["op"].append("add")
-            rows["attribute"].append(name)
-            rows["old_value"].append(None)
-            rows["new_value"].append(json.dumps(value(i)))
-    return plan_frame(rows)
+    rows = new_rows()
+    for i in range(n):
+        for name, value in (
+            ("accountEnabled", True),
+            ("displayName", f"Bench User {i}"),
+            ("mailNickname", f"bench{i}"),
+            ("userPrincipalName", f"bench{i}@contoso.com"),
+            ("onPremisesImmutableId", f"bench-anchor-{i}"),
+            ("department", f"Dept {i % 50}"),
+        ):
+            add_row(rows, f"mv{i:07d}", None, "add", name, None, value)
+    return pl.DataFrame(rows, schema=PENDING_EXPORT_SCHEMA)
 
 
 def update_plan(anchors: dict[str, str]) -> pl.DataFrame:
-    rows: dict[str, list[Any]] = {k: [] for k in PENDING_EXPORT_SCHEMA}
+    rows = new_rows()
     for mv, anchor in anchors.items():
         i = int(mv[2:])
-        for name, old, new in (
-            ("displayName", f"Bench User {i}", f"Bench User {i} (renamed)"),
-            ("department", f"Dept {i % 50}", f"Dept {i % 50}"),  # unchanged: must not be written
-        ):
-            rows["connector"].append("aad")
-            rows["object_type"].append("user")
-            rows["_mv_id"].append(mv)
-            rows["_anchor"].append(anchor)
-            rows["_dn"].append(None)
-            rows["op"].append("update")
-            rows["attribute"].append(name)
-            rows["old_value"].append(json.dumps(old))
-            rows["new_value"].append(json.dumps(new))
-    return plan_frame(rows)
+        add_row(rows, mv, anchor, "update", "displayName", f"Bench User {i}", f"Bench User {i} (renamed)")
+        # Unchanged value: the connector must not write it (the emulator counts no-op writes).
+        add_row(rows, mv, anchor, "update", "department", f"Dept {i % 50}", f"Dept {i % 50}")
+    return pl.DataFrame(rows, schema=PENDING_EXPORT_SCHEMA)
 
 
 def main() -> None:
