@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Callable
 
 import polars as pl
@@ -473,3 +474,23 @@ def test_connector_from_forestsync_yaml_config(emulator: RunningEmulator) -> Non
     result = conn.full_import()
     assert [b.object_type for b in result.batches] == ["device"]
     assert "device" in result.watermarks
+
+
+def test_device_export_and_import(connector: AadConnector, emulator: RunningEmulator) -> None:
+    """A device is created with Graph's required properties, matched by deviceId on replay, and imported."""
+    device_id = str(uuid.uuid4())
+    attrs = {
+        "accountEnabled": True,
+        "alternativeSecurityIds": [{"type": 2, "key": "dGVzdA=="}],
+        "deviceId": device_id,
+        "displayName": "WS-001",
+        "operatingSystem": "Windows",
+        "operatingSystemVersion": "10.0.22631",
+    }
+    device_plan = plan({"mv_id": f"dev{device_id}", "type": "device", "op": "add", "attrs": attrs})
+    first = _ok(connector.export(device_plan))
+    again = _ok(connector.export(device_plan))
+    assert again["_anchor"].to_list() == first["_anchor"].to_list()
+    devices = next(b for b in connector.full_import().batches if b.object_type == "device").frame
+    row = devices.filter(pl.col("_anchor") == first["_anchor"][0]).to_dicts()[0]
+    assert (row["deviceId"], row["operatingSystem"], row["accountEnabled"]) == (device_id, "Windows", True)
