@@ -48,6 +48,9 @@ def serve(
     fault_drop: Annotated[float, typer.Option(help="Share of connections dropped after processing.")] = 0.0,
     fault_delay: Annotated[float, typer.Option(help="Seconds a 'timeout' response is held.")] = 5.0,
     seed: Annotated[int | None, typer.Option(help="Seed for fault injection and placeholder UPNs.")] = None,
+    quarantine_recheck: Annotated[
+        float, typer.Option(help="Seconds between re-checks that give back quarantined duplicate values.")
+    ] = 3600.0,
 ) -> None:
     """Serve the emulated tenant until interrupted; print how to reach it."""
     if fault_rate:
@@ -63,7 +66,15 @@ def serve(
         )
     throttle = ThrottleConfig(writes=throttle_writes, window_s=throttle_window, enabled=not no_throttle)
     try:
-        emu = start(host=host, port=port, state_file=state, throttle=throttle, faults=faults, seed=seed)
+        emu = start(
+            host=host,
+            port=port,
+            state_file=state,
+            throttle=throttle,
+            faults=faults,
+            seed=seed,
+            quarantine_recheck_s=quarantine_recheck,
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     info = emu.info()

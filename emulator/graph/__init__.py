@@ -143,9 +143,14 @@ def start(
     throttle: ThrottleConfig | None = None,
     faults: FaultConfig | None = None,
     seed: int | None = None,
+    quarantine_recheck_s: float = 3600.0,
     startup_timeout_s: float = 20.0,
 ) -> RunningEmulator:
-    """Start the emulator on ``host:port`` (0 = a free port) in a background thread."""
+    """Start the emulator on ``host:port`` (0 = a free port) in a background thread.
+
+    ``quarantine_recheck_s``: how often quarantined duplicate values are given back once their
+    conflict has cleared (the service does it hourly).
+    """
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the emulator binds to loopback only")
     state = Path(state_file) if state_file is not None else None
@@ -204,15 +209,21 @@ def start(
         state,
         _dirty=dirty,
     )
-    if state is not None:
+    last_recheck = time.monotonic()
 
-        def save_periodically() -> None:
-            while not running._stop_saver.wait(SAVE_INTERVAL_S):
-                if dirty.is_set():
-                    dirty.clear()
-                    running.directory.save(state)
+    def housekeeping() -> None:
+        nonlocal last_recheck
+        while not running._stop_saver.wait(min(SAVE_INTERVAL_S, quarantine_recheck_s)):
+            if time.monotonic() - last_recheck >= quarantine_recheck_s:
+                last_recheck = time.monotonic()
+                with directory.lock:
+                    if directory.reapply_quarantined():
+                        dirty.set()
+            if state is not None and dirty.is_set():
+                dirty.clear()
+                directory.save(state)
 
-        running._saver = threading.Thread(target=save_periodically, name="graph-emulator-save", daemon=True)
-        running._saver.start()
+    running._saver = threading.Thread(target=housekeeping, name="graph-emulator-housekeeping", daemon=True)
+    running._saver.start()
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     return running

@@ -122,6 +122,17 @@ class EmulatorApp:
                 return
             await self._send_json(send, 200, self.counters(), {})
             return
+        if method == "POST" and path == "/_emulator/reapply-quarantined":
+            # Not Graph: run the service's hourly conflict re-check now (tests, demo).
+            if self.issuer.authenticate(headers.get("authorization")) is None:
+                await self._send_json(
+                    send, 401, {"error": {"code": "InvalidAuthenticationToken", "message": "No token."}}, {}
+                )
+                return
+            with self.api.d.lock:
+                restored = self.api.d.reapply_quarantined()
+            await self._send_json(send, 200, {"restored": restored}, {})
+            return
         if method == "GET" and (m := _OPENID_PATH.fullmatch(path)):
             await self._send_json(send, 200, self.issuer.openid_configuration(origin, m.group(1)), {})
             return

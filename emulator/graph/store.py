@@ -602,6 +602,52 @@ class Directory:
         if self.deleted.pop(object_id, None) is None:
             raise not_found(object_id)
 
+    def reapply_quarantined(self) -> int:
+        """The service's periodic pass: give back quarantined UPNs and proxy addresses whose conflict cleared.
+
+        Returns how many values were restored. An object whose value is still held elsewhere keeps its
+        conflict record.
+        """
+        restored = 0
+        for obj in list(self.objects.values()):
+            errors = obj.props.get("onPremisesProvisioningErrors") or []
+            if not errors:
+                continue
+            kept: list[dict[str, Any]] = []
+            changes: dict[str, Any] = {}
+            proxies = list(obj.props.get("proxyAddresses") or [])
+            for error in errors:
+                value = error.get("value")
+                prop = error.get("propertyCausingError")
+                if (
+                    prop == "UserPrincipalName"
+                    and isinstance(value, str)
+                    and self._owner("userPrincipalName", value.lower(), obj.id) is None
+                ):
+                    changes["userPrincipalName"] = value
+                elif prop == "ProxyAddresses" and isinstance(value, str):
+                    lower = value.lower()
+                    key, v = ("smtp", lower[5:]) if lower.startswith("smtp:") else ("proxy", lower)
+                    if self._owner(key, v, obj.id) is None:
+                        proxies.append(value)
+                        changes["proxyAddresses"] = proxies
+                    else:
+                        kept.append(error)
+                else:
+                    kept.append(error)
+            if not changes:
+                continue
+            self._unindex(obj)
+            obj.props.update(changes)
+            if kept:
+                obj.props["onPremisesProvisioningErrors"] = kept
+            else:
+                obj.props.pop("onPremisesProvisioningErrors", None)
+            self._index(obj)
+            self._touch(obj)
+            restored += len(errors) - len(kept)
+        return restored
+
     # ---- members ---------------------------------------------------------------------------------
 
     def add_member(self, group_id: str, member_id: str) -> None:

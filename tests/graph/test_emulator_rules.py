@@ -371,3 +371,26 @@ def test_group_delta_has_members_delta(graph_http: httpx.Client) -> None:
         {"@odata.type": "#microsoft.graph.user", "id": u2},
         {"@odata.type": "#microsoft.graph.user", "id": u1, "@removed": {"reason": "deleted"}},
     ]
+
+
+def test_quarantined_upn_is_given_back_when_the_conflict_clears(
+    graph_http: httpx.Client, emulator: RunningEmulator
+) -> None:
+    """The periodic re-check restores a quarantined UPN once the object holding it is gone."""
+    u = uid()
+    upn = f"back{u}@contoso.com"
+    a = graph_http.post(
+        "users", json=new_user_body(userPrincipalName=upn, onPremisesImmutableId=f"ba{u}")
+    ).json()
+    b = graph_http.post(
+        "users", json=new_user_body(userPrincipalName=upn, onPremisesImmutableId=f"bb{u}")
+    ).json()
+    assert b["userPrincipalName"] != upn
+    recheck = f"{emulator.origin}/_emulator/reapply-quarantined"
+    graph_http.post(recheck)
+    assert graph_http.get(f"users/{b['id']}").json()["userPrincipalName"] != upn  # A still holds it
+    graph_http.delete(f"users/{a['id']}")
+    assert graph_http.post(recheck).json()["restored"] >= 1
+    after = graph_http.get(f"users/{b['id']}?$select=userPrincipalName,onPremisesProvisioningErrors").json()
+    assert after["userPrincipalName"] == upn
+    assert after["onPremisesProvisioningErrors"] is None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import ssl
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,3 +131,36 @@ def test_list_paging_with_next_link(new_emulator: Callable[..., RunningEmulator]
         assert len(set(ids)) == 1200
         filtered = graph.get("users", params={"$top": "500", "$filter": "department eq 'A'"})
         assert filtered.status_code == 400  # department is not filterable without advanced queries
+
+
+def test_serve_command_prints_how_to_reach_the_tenant() -> None:
+    """`emulator serve` prints base URL, tenant, client id, secret and CA; the printed credentials work;
+    SIGTERM stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli_emulator", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(7)]
+        info = json.loads(lines[-1])
+        assert lines[0].strip() == f"Graph base URL : {info['base_url']}"
+        assert info["base_url"].startswith("https://127.0.0.1:")
+        ctx = ssl.create_default_context(cafile=info["ca_cert_path"])
+        token = httpx.post(
+            f"{info['authority']}/{info['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+            },
+            verify=ctx,
+        ).json()["access_token"]
+        users = httpx.get(
+            f"{info['base_url']}/users", headers={"Authorization": f"Bearer {token}"}, verify=ctx
+        )
+        assert users.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
