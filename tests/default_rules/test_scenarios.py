@@ -57,10 +57,6 @@ def test_system_and_service_objects_are_filtered() -> None:
     assert exported["op"].unique().to_list() == ["add"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine does not expose the connector-space DN to expressions as [dn] (CRef([dn]) is NULL)",
-)
 def test_replication_conflict_objects_are_filtered() -> None:
     """A CNF object (DN with the escaped newline and CNF: marker) is cloudFiltered."""
     dup = CORP.user("Dave", 1107)
@@ -89,6 +85,7 @@ def test_a_disabled_user_is_synced_with_account_enabled_false() -> None:
         "__op": ["add"],
         "accountEnabled": False,
         "displayName": "Bob",
+        "extension_onPremisesDistinguishedName": "CN=Bob,OU=Users,DC=corp,DC=example,DC=com",
         "extension_onPremisesDomainName": "corp.example.com",
         "extension_onPremisesSamAccountName": "bob",
         "extension_onPremisesSecurityIdentifier": sid_string(1, 1102),
