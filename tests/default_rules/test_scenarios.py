@@ -19,6 +19,7 @@ from tests.default_rules.world import (
     sid_string,
     sync,
 )
+from transforms.rules import SyncRuleError
 
 CORP = Forest("corp", "corp.example.com", 1)
 PARTNER = Forest("partner", "partner.example.net", 2)
@@ -734,3 +735,20 @@ def test_a_rebuilt_server_joins_the_users_already_in_entra_instead_of_creating_t
         ("entra-alice", "update", '"Alice S."', '"Alice Smith"')
     ]
     assert world.exports()["op"].unique().to_list() == ["update"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=SyncRuleError,
+    reason=(
+        "the engine adds attributes a connector space lacks as String nulls, so IIF over a missing binary "
+        "attribute and a present one (mS-DS-ConsistencyGuid / objectGUID) does not compile"
+    ),
+)
+def test_a_forest_where_no_object_has_ms_ds_consistencyguid_still_syncs() -> None:
+    """An LDIF snapshot has columns only for the attributes some object has."""
+    alice = CORP.user("Alice", 1101)
+
+    world = sync({CORP: {"user": [alice]}}, typed_columns=False)
+
+    assert world.exported(f"corp|{alice['_anchor']}")["onPremisesImmutableId"] == alice["_anchor"]

@@ -229,10 +229,16 @@ def sync(
     custom: Sequence[tuple[str, str]] = (),
     state: SyncState | None = None,
     rules: Sequence[SyncRule] | None = None,
+    typed_columns: bool = True,
 ) -> World:
-    """A full sync of ``forests`` (in connector order) and the Entra connector space ``aad``."""
+    """A full sync of ``forests`` (in connector order) and the Entra connector space ``aad``.
+
+    ``typed_columns=False`` gives the AD connector spaces columns only for the attributes some object
+    has (as an LDIF snapshot does) instead of the typed inclusion-list columns.
+    """
     spaces: dict[str, dict[str, pl.DataFrame]] = {
-        f.name: {t: frame(rows) for t, rows in objects.items() if rows} for f, objects in forests.items()
+        f.name: {t: frame(rows, ad=typed_columns) for t, rows in objects.items() if rows}
+        for f, objects in forests.items()
     }
     spaces[AAD] = {t: frame(rows, ad=False) for t, rows in (aad or {}).items() if rows}
     base = state or SyncState()
