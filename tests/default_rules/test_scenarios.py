@@ -318,7 +318,7 @@ def test_without_mail_matching_a_contact_synced_first_stays_a_separate_contact()
     assert world.exported(f"partner|{contact['_anchor']}") == {
         "__op": ["add"],
         "displayName": "Henry (Corp)",
-        "extension_onPremisesImmutableId": contact["_anchor"],
+        "extension_forestsyncSourceAnchor": contact["_anchor"],
         "mail": "henry@corp.example.com",
         "mailNickname": "Henry (Corp)",
     }
@@ -680,7 +680,7 @@ def test_entra_groups_and_devices_join_back_on_their_anchors() -> None:
         "group": [
             {
                 "_anchor": f"aad-{group_mv}",
-                "extension_onPremisesImmutableId": group["_anchor"],
+                "extension_forestsyncSourceAnchor": group["_anchor"],
                 "displayName": "Readers",
             }
         ],
