@@ -22,12 +22,9 @@ from transforms.rules import SyncRule
 from transforms.schema import ANCHOR, EXPORT_RESULT_SCHEMA, MV_ID
 from transforms.sync.engine import run_sync
 from transforms.sync.exports import apply_export_results, record_exports
-from transforms.sync.schema import DEFAULT_REFERENCE_ATTRIBUTES
 from transforms.sync.state import SyncResult, SyncState
 
 AAD = "aad"
-# The Entra connector's reference destinations (Graph names) besides the AD ones.
-REFERENCES = DEFAULT_REFERENCE_ATTRIBUTES | {"members"}
 
 DTYPES: dict[str, pl.DataType] = {
     "objectGUID": pl.Binary(),
@@ -250,6 +247,5 @@ def sync(
         rules if rules is not None else load_default_rules(user_matching, extra=list(custom)),
         connectors=connectors,
         params_by_connector=params,
-        reference_attributes=REFERENCES,
     )
     return World(result)
