@@ -208,8 +208,13 @@ def _logical_lines(lines: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
     return df.select("n", "t").filter(~pl.col("t").str.starts_with("#").fill_null(False))
 
 
-def _split_lines(logical: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    """Entries and ``attr: value`` pairs: columns n, e (entry index), first, attr, key, b64, value."""
+def _split_lines(logical: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Entries and ``attr: value`` pairs: columns n, first, e (entry index), key, b64, value, bv.
+
+    ``key`` is the lowercased attribute name without options; the second result maps each key to its
+    first spelling in the file. The line text is dropped as soon as it is split (memory: a million
+    users is ~30M lines).
+    """
     blank = pl.col("t").is_null() | (pl.col("t") == "")
     df = logical.with_columns(blank=blank)
     # version-spec: only as the first line of the file (comments aside); it separates like a blank line.
@@ -224,35 +229,30 @@ def _split_lines(logical: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
         e=pl.col("first").cum_sum().cast(pl.Int64) - 1,
         p=pl.col("t").str.find(":", literal=True),
     )
+    df = df.drop("grp", "blank")
     checks.add(df.filter(pl.col("p").is_null()), "expected 'attribute: value' (no colon on this line)", 1)
+    marker = pl.col("t").str.slice(pl.col("p") + 1, 1)
     df = df.with_columns(
         attr=pl.col("t").str.slice(0, pl.col("p")),
-        rest=pl.col("t").str.slice(pl.col("p") + 1),
+        b64=(marker == ":").fill_null(False),
+        url=(marker == "<").fill_null(False),
     )
-    spellings = df["attr"].drop_nulls().unique()
+    spellings = df.select(pl.col("attr").drop_nulls().unique(maintain_order=True)).to_series()
     bad_spellings = spellings.filter(~spellings.str.contains(_ATTRIBUTE_DESCRIPTION))
     if bad_spellings.len():
         bad_attr = df.filter(pl.col("attr").is_in(bad_spellings.implode()))
         checks.add(bad_attr, pl.lit("invalid attribute description '") + pl.col("attr") + pl.lit("'"), 1)
-    df = df.with_columns(
-        b64=pl.col("rest").str.starts_with(":"),
-        url=pl.col("rest").str.starts_with("<"),
-    )
-    checks.add(
-        df.filter(pl.col("url")),
-        "URL values ('attribute:< url') are not supported",
-        pl.col("p") + 2,
-    )
-    df = df.with_columns(
-        value=pl.when(pl.col("b64"))
-        .then(pl.col("rest").str.slice(1))
-        .otherwise(pl.col("rest"))
-        .str.strip_chars_start(" ")
-    )
+    checks.add(df.filter(pl.col("url")), "URL values ('attribute:< url') are not supported", pl.col("p") + 2)
+    raw = pl.col("t").str.slice(pl.col("p") + 1 + pl.col("b64").cast(pl.UInt32))
     key = pl.col("attr")
-    if bool(df["attr"].str.contains(";", literal=True).any()):
+    if bool(spellings.str.contains(";", literal=True).any()):
         key = key.str.replace(";.*$", "")
-    df = df.with_columns(key=key.str.to_lowercase()).drop("rest", "url", "grp", "p")
+    df = df.with_columns(value=raw.str.strip_chars_start(" "), key=key.str.to_lowercase())
+    df = df.with_columns(bv=pl.when(pl.col("b64")).then(pl.col("value").str.decode("base64", strict=False)))
+    bad_b64 = df.filter(pl.col("b64") & pl.col("bv").is_null())
+    if bad_b64.height:
+        column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
+        checks.add(bad_b64, "invalid base64 value", column)
 
     version_inside = pl.col("first") & (pl.col("key") == "version")
     checks.add(df.filter(version_inside), "'version:' is only allowed at the start of the file", 1)
@@ -266,17 +266,10 @@ def _split_lines(logical: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
         "'dn:' inside an entry (is the blank line before it missing?)",
         1,
     )
-    return df
-
-
-def _decode_base64(df: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    df = df.with_columns(
-        bv=pl.when(pl.col("b64")).then(pl.col("value").str.decode("base64", strict=False)),
-        sv=pl.when(~pl.col("b64")).then(pl.col("value")),
-    )
-    value_column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
-    checks.add(df.filter(pl.col("b64") & pl.col("bv").is_null()), "invalid base64 value", value_column)
-    return df.drop("value")
+    spelling: dict[str, str] = {}
+    for sp in spellings.to_list():
+        spelling.setdefault(sp.split(";", 1)[0].lower(), sp)
+    return df.select("n", "first", "e", "key", "b64", "value", "bv"), spelling
 
 
 def _change_types(df: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
@@ -305,24 +298,25 @@ def _change_types(df: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
 
 def _text(df: pl.DataFrame, checks: _Checks) -> pl.Expr:
     """String values of ``df``'s lines, base64 ones decoded as UTF-8 (a failure is a problem on its line)."""
-    b = df.filter(pl.col("bv").is_not_null())
-    if b.height:
-        try:
-            b["bv"].cast(pl.String)
-        except pl.exceptions.ComputeError:
-            for n, value in b.select("n", "bv").iter_rows():  # error path only: find the offending lines
-                try:
-                    value.decode("utf-8")
-                except UnicodeDecodeError:
-                    checks.add(pl.DataFrame({"n": [n]}), "base64 value is not valid UTF-8 text", None)
-            return pl.col("sv")
-    return pl.coalesce(pl.col("sv"), pl.col("bv").cast(pl.String))
+    b = df.filter(pl.col("b64"))
+    if b.height == 0:
+        return pl.col("value")
+    try:
+        b["bv"].cast(pl.String)
+    except pl.exceptions.ComputeError:
+        for n, value in b.select("n", "bv").iter_rows():  # error path only: find the offending lines
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                checks.add(pl.DataFrame({"n": [n]}), "base64 value is not valid UTF-8 text", None)
+        return pl.when(~pl.col("b64")).then(pl.col("value"))
+    return pl.when(pl.col("b64")).then(pl.col("bv").cast(pl.String)).otherwise(pl.col("value"))
 
 
 def _typed_values(part: pl.DataFrame, name: str, checks: _Checks) -> pl.Series:
     syntax = attribute_type(name).syntax
     if syntax is AttributeSyntax.BINARY:
-        expr = pl.coalesce(pl.col("bv"), pl.col("sv").cast(pl.Binary))
+        expr = pl.when(pl.col("b64")).then(pl.col("bv")).otherwise(pl.col("value").cast(pl.Binary))
         return part.select(expr.alias(name)).to_series()
     text = part.select(_text(part, checks).alias(name)).to_series()
     if syntax is AttributeSyntax.INTEGER:
@@ -377,8 +371,8 @@ def parse_ldif(
     label = name or (str(src) if isinstance(src, Path) else "<ldif>")
     checks = _Checks(label)
     logical = _logical_lines(read_lines(src, label), checks)
-    df = _split_lines(logical, checks)
-    df = _decode_base64(df, checks)
+    df, spelling = _split_lines(logical, checks)
+    del logical
     df = _change_types(df, checks)
     checks.raise_if_any()
 
@@ -388,11 +382,10 @@ def parse_ldif(
     dn_key = pl.col("dn").str.to_lowercase()
     dup = entries.filter(dn_key.is_duplicated() & ~dn_key.is_first_distinct())
     checks.add(dup, pl.lit("duplicate entry '") + pl.col("dn") + pl.lit("'"), None)
-    values = df.filter(~pl.col("first")).select("n", "e", "attr", "key", "sv", "bv")
-    entries = _object_types(values, entries, checks)
+    entries = _object_types(df.filter(pl.col("key") == "objectclass"), entries, checks)
     checks.raise_if_any()
 
-    frames = _wide_frames(entries, values, anchor_attribute, checks)
+    frames = _wide_frames(entries, df, spelling, anchor_attribute, checks)
     checks.raise_if_any()
     if frames:
         all_anchors = pl.concat([f.select(ANCHOR, "_n") for f in frames.values()])
@@ -415,31 +408,47 @@ def _list_column(name: str, part: pl.DataFrame, vals: pl.Series, height: int) ->
 
 
 def _wide_frames(
-    entries: pl.DataFrame, values: pl.DataFrame, anchor_attribute: str, checks: _Checks
+    entries: pl.DataFrame,
+    lines: pl.DataFrame,
+    spelling: dict[str, str],
+    anchor_attribute: str,
+    checks: _Checks,
 ) -> dict[str, pl.DataFrame]:
-    """One wide frame per object type: the values of each (type, attribute) pivoted by entry position."""
+    """One wide frame per object type: the values of each (type, attribute) pivoted by entry position.
+
+    One stable sort groups the value lines by (object type, attribute); each run is then a zero-copy
+    slice whose rows are in entry order.
+    """
     type_names = entries["type"].unique().sort().to_list()
-    key_names = values["key"].unique().sort().to_list()
+    key_names = lines["key"].unique().sort().to_list()
     n_keys = max(len(key_names), 1)
     entries = entries.with_columns(
         tc=pl.col("type").replace_strict(type_names, list(range(len(type_names))), return_dtype=pl.Int64),
         pos=pl.int_range(pl.len()).over("type").cast(pl.Int64),
     )
-    values = values.with_columns(
-        code=entries["tc"].gather(values["e"]) * n_keys
-        + values["key"].replace_strict(key_names, list(range(len(key_names))), return_dtype=pl.Int64),
-        pos=entries["pos"].gather(values["e"]),
-    ).sort("code", maintain_order=True)
+    code = entries["tc"].gather(lines["e"]) * n_keys + lines["key"].replace_strict(
+        key_names, list(range(len(key_names))), return_dtype=pl.Int64
+    )
+    # dn lines sort first (code -1) and are skipped: the entries frame already holds the DNs.
+    values = (
+        lines.select("n", "b64", "value", "bv")
+        .with_columns(
+            code=pl.when(lines["first"]).then(pl.lit(-1, dtype=pl.Int64)).otherwise(code),
+            pos=entries["pos"].gather(lines["e"]),
+        )
+        .sort("code", maintain_order=True)
+    )
     by_type = {str(k[0]): f for k, f in entries.partition_by("type", as_dict=True).items()}
     built: dict[str, dict[str, pl.Series]] = {t: {} for t in type_names}
-    spelling: dict[str, str] = {}
     offset = 0
-    for length, code in values["code"].rle().struct.unnest().iter_rows():
+    for length, code_value in values["code"].rle().struct.unnest().iter_rows():
         part = values.slice(offset, length)
         offset += length
-        type_, key = type_names[code // n_keys], key_names[code % n_keys]
-        at = attribute_type(spelling.setdefault(key, str(part["attr"][0])))
-        col_name = at.name if at.name.lower() == key else spelling[key]
+        if code_value < 0:
+            continue
+        type_, key = type_names[code_value // n_keys], key_names[code_value % n_keys]
+        at = attribute_type(spelling.get(key, key))
+        col_name = at.name if at.name.lower() == key else spelling.get(key, key)
         height = by_type[type_].height
         vals = _typed_values(part, col_name, checks)
         multi = at.multi_valued
