@@ -266,8 +266,8 @@ def _split_lines(logical: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, 
         column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
         checks.add(bad_b64, "invalid base64 value", column)
 
-    dn, version = key_index.get("dn", -1), key_index.get("version", -1)
-    version_inside = pl.col("first") & (pl.col("kc") == version)
+    dn, version_code = key_index.get("dn", -1), key_index.get("version", -1)
+    version_inside = pl.col("first") & (pl.col("kc") == version_code)
     checks.add(df.filter(version_inside), "'version:' is only allowed at the start of the file", 1)
     checks.add(
         df.filter(pl.col("first") & pl.col("rest").is_not_null() & (pl.col("kc") != dn) & ~version_inside),
