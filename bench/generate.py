@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         del forest
         gc.collect()
         print(
-            f"generate: {users} users, {entries} entries in {t1 - t0:.2f}s; LDIF {size_mb:.0f} MB in {t2 - t1:.2f}s"
+            f"generate: {users} users, {entries} entries in {t1 - t0:.2f}s; LDIF {size_mb:.0f} MB in {t2 - t1:.2f}s",
+            flush=True,
         )
 
         t3 = time.perf_counter()
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                 counters[k] = counters.get(k, 0) + v
         t5 = time.perf_counter()
         imported = sum(b.frame.height for b in result.batches)
-        print(f"import: parsed {imported} objects in {t4 - t3:.2f}s, staged in {t5 - t4:.2f}s; {counters}")
+        print(
+            f"import: parsed {imported} objects in {t4 - t3:.2f}s, staged in {t5 - t4:.2f}s; {counters}",
+            flush=True,
+        )
 
     figures = {
         "users": users,
