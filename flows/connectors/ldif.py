@@ -467,7 +467,8 @@ def _wide_frames(
         vals = _typed_values(part, col_name, checks)
         multi = at.multi_valued
         if not multi:
-            dups = part.filter(part["pos"].is_duplicated() & ~part["pos"].is_first_distinct())
+            # Rows of a part are in entry order: a repeated position is a second value of one entry.
+            dups = part.filter(part["pos"] == part["pos"].shift(1))
             if dups.height and key in ATTRIBUTE_TYPES:
                 checks.add(dups, f"{col_name} is single-valued but has several values in this entry", 1)
                 continue
