@@ -394,6 +394,8 @@ def parse_ldif(
     dn_rows = df.filter(pl.col("first"))
     entries = dn_rows.select("e", "n", _text(dn_rows, checks).alias("dn"))
     checks.raise_if_any()
+    if entries.height == 0:
+        return ParsedLdif({}, 0)
     dn_key = pl.col("dn").str.to_lowercase()
     dup = entries.filter(dn_key.is_duplicated() & ~dn_key.is_first_distinct())
     checks.add(dup, pl.lit("duplicate entry '") + pl.col("dn") + pl.lit("'"), None)
