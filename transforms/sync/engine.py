@@ -49,7 +49,7 @@ from transforms.sync.schema import (
 )
 from transforms.sync.scope import MemberLookup, scope_expr
 from transforms.sync.state import SyncResult, SyncState
-from transforms.sync.values import json_expr, map_references
+from transforms.sync.values import decode_json_expr, json_expr, map_references
 
 # Makes metaverse ids for objects a connector projects: (connector, anchors) -> ids.
 MvIdFactory = Callable[[str, pl.Series], pl.Series]
@@ -719,6 +719,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
             frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
+            frame = _overlay_memory(frame, run.memory.filter(pl.col("connector") == connector))
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
@@ -820,6 +821,33 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
         if record:
             prov = provenance(rows, {a: merges[a] for a in attributes}, owner)
             run.prov = pl.concat([run.prov.join(rows.select(MV_ID), on=MV_ID, how="anti"), prov])
+
+
+def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
+    """Show exported-but-unconfirmed values as the attribute's value (as the product's hologram does),
+    keeping the imported one as ``_imported.<attribute>`` for ``ImportedValue``."""
+    memory = memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+    if memory.height == 0:
+        return frame
+    for attribute in memory.get_column("attribute").unique().sort().to_list():
+        if attribute not in frame.columns or attribute.startswith("_"):
+            continue
+        dtype = frame.schema[attribute]
+        remembered = memory.filter(pl.col("attribute") == attribute).select(
+            MV_ID, pl.col("value").alias("__mem"), pl.lit(True).alias("__has")
+        )
+        frame = (
+            frame.join(remembered, on=MV_ID, how="left", maintain_order="left")
+            .with_columns(
+                pl.col(attribute).alias(f"_imported.{attribute}"),
+                pl.when(pl.col("__has"))
+                .then(decode_json_expr(pl.col("__mem"), dtype))
+                .otherwise(pl.col(attribute))
+                .alias(attribute),
+            )
+            .drop("__mem", "__has")
+        )
+    return frame
 
 
 def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.Series:
