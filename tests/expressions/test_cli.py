@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
+import resource
 from pathlib import Path
 
 from typer.testing import CliRunner
