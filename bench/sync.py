@@ -78,9 +78,10 @@ def users_frame(n: int, groups: int) -> pl.DataFrame:
         pl.concat_str(pl.lit("User "), i.cast(pl.String)).alias("displayName"),
         mail.alias("mail"),
         name.alias("mailNickname"),
-        pl.concat_list(pl.concat_str(pl.lit("SMTP:"), mail), pl.concat_str(pl.lit("smtp:"), name, pl.lit("@corp.example.com"))).alias(
-            "proxyAddresses"
-        ),
+        pl.concat_list(
+            pl.concat_str(pl.lit("SMTP:"), mail),
+            pl.concat_str(pl.lit("smtp:"), name, pl.lit("@corp.example.com")),
+        ).alias("proxyAddresses"),
         pl.lit(pl.Series(DEPARTMENTS)).gather(i % len(DEPARTMENTS)).alias("department"),
         pl.concat_str(pl.lit("Title "), (i % 50).cast(pl.String)).alias("title"),
         pl.lit("Example Corp").alias("company"),
@@ -89,7 +90,10 @@ def users_frame(n: int, groups: int) -> pl.DataFrame:
         pl.lit("Denmark").alias("co"),
         pl.concat_str(pl.lit("+45 "), (i % 100000000).cast(pl.String).str.zfill(8)).alias("telephoneNumber"),
         i.cast(pl.String).alias("employeeID"),
-        pl.when(i % 20 == 7).then(pl.lit(514, dtype=pl.Int64)).otherwise(pl.lit(512, dtype=pl.Int64)).alias("userAccountControl"),
+        pl.when(i % 20 == 7)
+        .then(pl.lit(514, dtype=pl.Int64))
+        .otherwise(pl.lit(512, dtype=pl.Int64))
+        .alias("userAccountControl"),
         (pl.lit(132_000_000_000_000_000, dtype=pl.Int64) + i * 1_000_000_000).alias("pwdLastSet"),
         pl.when(i != manager)
         .then(pl.concat_str(pl.lit("CN=User "), manager.cast(pl.String), pl.lit(",OU=Users," + DOMAIN)))
@@ -116,7 +120,9 @@ def groups_frame(users: int, groups: int, per_user: int = 10) -> pl.DataFrame:
         .explode("k")
         .select(
             ((u * 7 + pl.col("k") * 7919 + pl.col("k") * u) % groups).alias("g"),
-            pl.concat_str(pl.lit("CN=User "), u.cast(pl.String), pl.lit(",OU=Users," + DOMAIN)).alias("member"),
+            pl.concat_str(pl.lit("CN=User "), u.cast(pl.String), pl.lit(",OU=Users," + DOMAIN)).alias(
+                "member"
+            ),
         )
         .unique()
         .group_by("g")
@@ -137,7 +143,10 @@ def groups_frame(users: int, groups: int, per_user: int = 10) -> pl.DataFrame:
         pl.concat_str(pl.lit("Group "), g.cast(pl.String)).alias("displayName"),
         pl.when(g % 2 == 0).then(pl.concat_str(name, pl.lit("@example.com"))).alias("mail"),
         pl.when(g % 2 == 0).then(name).alias("mailNickname"),
-        pl.when(g % 4 == 0).then(pl.lit(2, dtype=pl.Int64)).otherwise(pl.lit(-2147483646, dtype=pl.Int64)).alias("groupType"),
+        pl.when(g % 4 == 0)
+        .then(pl.lit(2, dtype=pl.Int64))
+        .otherwise(pl.lit(-2147483646, dtype=pl.Int64))
+        .alias("groupType"),
         pl.col("member").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         pl.concat_list(pl.concat_str(pl.lit("Group "), g.cast(pl.String))).alias("description"),
         pl.lit(None, dtype=pl.String).alias("isCriticalSystemObject"),
@@ -149,7 +158,9 @@ def contacts_frame(n: int) -> pl.DataFrame:
     i = pl.col("i")
     return pl.select(pl.int_range(n, dtype=pl.Int64).alias("i")).select(
         pl.concat_str(pl.lit("c"), i.cast(pl.String)).alias("_anchor"),
-        pl.concat_str(pl.lit("CN=Contact "), i.cast(pl.String), pl.lit(",OU=Contacts," + DOMAIN)).alias("_dn"),
+        pl.concat_str(pl.lit("CN=Contact "), i.cast(pl.String), pl.lit(",OU=Contacts," + DOMAIN)).alias(
+            "_dn"
+        ),
         pl.lit("contact").alias("_object_type"),
         pl.lit("add").alias("_pending"),
         _guid("C", i).alias("objectGUID"),
@@ -210,7 +221,9 @@ def main() -> None:
     print(f"generated {objects} objects in {time.perf_counter() - t:.1f}s", file=sys.stderr)
 
     t = time.perf_counter()
-    full = run_sync(SyncState(connector_spaces=spaces), rules, connectors=CONNECTORS, params_by_connector=PARAMS)
+    full = run_sync(
+        SyncState(connector_spaces=spaces), rules, connectors=CONNECTORS, params_by_connector=PARAMS
+    )
     full_s = time.perf_counter() - t
     print(
         f"full sync {full_s:.1f}s: {full.pending_exports.height} pending export rows, "
@@ -238,9 +251,7 @@ def main() -> None:
     corp = state.connector_spaces["corp"]
     changed = {
         "user": change_one_percent(corp["user"], "title", pl.lit("Changed title")),
-        "group": change_one_percent(
-            corp["group"], "member", pl.col("member").list.slice(1)
-        ),
+        "group": change_one_percent(corp["group"], "member", pl.col("member").list.slice(1)),
         "contact": corp["contact"],
         "computer": corp["computer"],
     }

@@ -22,12 +22,9 @@ from transforms.rules import SyncRule
 from transforms.schema import ANCHOR, EXPORT_RESULT_SCHEMA, MV_ID
 from transforms.sync.engine import run_sync
 from transforms.sync.exports import apply_export_results, record_exports
-from transforms.sync.schema import DEFAULT_REFERENCE_ATTRIBUTES
 from transforms.sync.state import SyncResult, SyncState
 
 AAD = "aad"
-# The Entra connector's reference destinations (Graph names) besides the AD ones.
-REFERENCES = DEFAULT_REFERENCE_ATTRIBUTES | {"members"}
 
 DTYPES: dict[str, pl.DataType] = {
     "objectGUID": pl.Binary(),
@@ -229,10 +226,16 @@ def sync(
     custom: Sequence[tuple[str, str]] = (),
     state: SyncState | None = None,
     rules: Sequence[SyncRule] | None = None,
+    typed_columns: bool = True,
 ) -> World:
-    """A full sync of ``forests`` (in connector order) and the Entra connector space ``aad``."""
+    """A full sync of ``forests`` (in connector order) and the Entra connector space ``aad``.
+
+    ``typed_columns=False`` gives the AD connector spaces columns only for the attributes some object
+    has (as an LDIF snapshot does) instead of the typed inclusion-list columns.
+    """
     spaces: dict[str, dict[str, pl.DataFrame]] = {
-        f.name: {t: frame(rows) for t, rows in objects.items() if rows} for f, objects in forests.items()
+        f.name: {t: frame(rows, ad=typed_columns) for t, rows in objects.items() if rows}
+        for f, objects in forests.items()
     }
     spaces[AAD] = {t: frame(rows, ad=False) for t, rows in (aad or {}).items() if rows}
     base = state or SyncState()
@@ -244,6 +247,5 @@ def sync(
         rules if rules is not None else load_default_rules(user_matching, extra=list(custom)),
         connectors=connectors,
         params_by_connector=params,
-        reference_attributes=REFERENCES,
     )
     return World(result)

@@ -75,9 +75,10 @@ def test_a_value_no_rule_offers_is_an_error() -> None:
         load_rule_texts(_variants(), options={"user_matching": "sid"})
 
 
-def test_an_option_no_rule_names_is_an_error() -> None:
-    with pytest.raises(RuleFileError, match=r"unknown rule-set option 'user_macthing'"):
-        load_rule_texts(_variants(), options={"user_matching": "mail", "user_macthing": "mail"})
+def test_options_no_rule_names_are_ignored() -> None:
+    """One configuration serves rule folders with and without the default rules."""
+    rules = load_rule_texts([("common.yaml", PLAIN)], options={"user_matching": "mail"})
+    assert [r.name for r in rules] == ["In from AD - User Common"]
 
 
 def test_when_must_map_options_to_values() -> None:

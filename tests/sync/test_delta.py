@@ -186,18 +186,21 @@ def exported(result: SyncResult) -> SyncState:
     )
 
 
+def rows(frame: pl.DataFrame) -> list[str]:
+    """Rows as text, sorted: state frames keep their construction order, which differs by mode."""
+    return sorted(str(r) for r in frame.select(sorted(frame.columns)).rows())
+
+
 def comparable(result: SyncResult) -> dict[str, Any]:
     s = result.state
     return {
-        "mv": {t: f.sort("_mv_id").select(sorted(f.columns)).rows() for t, f in s.metaverse.items()},
-        "links": s.links.sort(["connector", "_mv_id"]).rows(),
-        "provenance": s.provenance.rows(),
-        "memory": s.export_memory.rows(),
-        "cs": {
-            c: {t: f.sort("_anchor").rows() for t, f in ts.items()} for c, ts in s.connector_spaces.items()
-        },
-        "exports": result.pending_exports.rows(),
-        "errors": result.errors.rows(),
+        "mv": {t: rows(f) for t, f in s.metaverse.items()},
+        "links": rows(s.links),
+        "provenance": rows(s.provenance),
+        "memory": rows(s.export_memory),
+        "cs": {c: {t: rows(f) for t, f in ts.items()} for c, ts in s.connector_spaces.items()},
+        "exports": rows(result.pending_exports),
+        "errors": rows(result.errors),
     }
 
 

@@ -149,3 +149,47 @@ def test_ignore_this_flow_exports_nothing_for_the_attribute() -> None:
         connectors=CONNECTORS,
     )
     assert r.pending_exports.get_column("attribute").to_list() == ["sourceAnchor"]
+
+
+def test_imported_value_reads_only_the_confirmed_value() -> None:
+    """Inbound, [x] shows a value exported but unconfirmed; ImportedValue("x") shows the imported one."""
+    join_aad = rule(
+        "In - AAD",
+        30,
+        connector="aad",
+        join=join([("sourceAnchor", "sourceAnchor")]),
+        flows=(
+            direct("cloudDisplayName", "displayName"),
+            AttributeFlow("cloudConfirmed", FlowType.EXPRESSION, expression='ImportedValue("displayName")'),
+        ),
+    )
+    out = rule(
+        "Out - User",
+        20,
+        connector="aad",
+        direction="outbound",
+        source="person",
+        target="user",
+        link="Provision",
+        flows=(direct("displayName"), direct("sourceAnchor")),
+    )
+    rules = [PROJECT, out, join_aad]
+    r = run_sync(
+        SyncState(connector_spaces={"ad": {"user": users(objectGUID=["g1"], displayName=["New"])}}),
+        rules,
+        connectors=CONNECTORS,
+    )
+    state = exported(r.state, r.pending_exports)
+    target = pl.DataFrame(
+        {
+            "_anchor": ["t-ad|u1"],
+            "_dn": ["x"],
+            "sourceAnchor": ["g1"],
+            "displayName": ["Old"],
+            "_pending": ["add"],
+        }
+    )
+    state = replace(state, connector_spaces={**state.connector_spaces, "aad": {"user": target}})
+    again = run_sync(state, rules, connectors=CONNECTORS, mode="delta")
+    person = again.state.metaverse["person"]
+    assert person.select("cloudDisplayName", "cloudConfirmed").rows() == [("New", "Old")]

@@ -26,7 +26,7 @@ from transforms.expressions.errors import (
 )
 from transforms.expressions.functions import REGISTRY
 from transforms.expressions.functions.registry import SCALAR_KINDS, FunctionSpec
-from transforms.expressions.lowered import DTYPES, Lowered, VType, constant, error_when, first_error, null
+from transforms.expressions.lowered import DTYPES, Lowered, VType, constant, first_error, null
 from transforms.expressions.values import CRLF_TEXT, FLAG_AUTHORITATIVE_NULL, FLAG_IGNORE_THIS_FLOW
 
 IMPORTED_PREFIX = "_imported."
@@ -646,5 +646,15 @@ def finish(value: Lowered) -> tuple[pl.Expr, pl.Expr | None, pl.Expr | None]:
             flag = pl.when(error.is_null()).then(flag).otherwise(pl.lit(0, dtype=_FLAG))
     if flag is not None:
         flag = flag.fill_null(0).cast(_FLAG)
-    _ = error_when
-    return expr, error, flag
+    return (
+        _per_row(expr),
+        _per_row(error) if error is not None else None,
+        _per_row(flag) if flag is not None else None,
+    )
+
+
+def _per_row(expr: pl.Expr) -> pl.Expr:
+    """A constant expression would give one row in ``select``; repeat it to the frame's height."""
+    if expr.meta.root_names():
+        return expr
+    return pl.when(pl.repeat(True, pl.len())).then(expr)

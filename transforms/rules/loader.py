@@ -571,7 +571,8 @@ def select_rules(
 
     Every option some rule's ``when`` names must be set, to a value some rule names: a missing or
     misspelt option would otherwise silently drop the rules it chooses (for ``user_matching``, the
-    user join rules, so no user would sync). Options that no rule names are errors too (typos).
+    user join rules, so no user would sync). Options that no rule names are ignored, so that one
+    configuration serves rule folders with and without the default rules.
     """
     known: dict[str, dict[str, None]] = {}
     first: dict[str, Position] = {}
@@ -594,16 +595,6 @@ def select_rules(
                     first[option],
                     "when",
                     f"rule-set option {option}={options[option]!r} is not offered; choose one of {choices}",
-                )
-            )
-    for option in options:
-        if option not in known:
-            offered = ", ".join(known) or "none"
-            issues.append(
-                RuleIssue(
-                    Position("<options>"),
-                    "",
-                    f"unknown rule-set option {option!r}; the rules offer {offered}",
                 )
             )
     return [r for r in rules if r.selected_by(options)], issues

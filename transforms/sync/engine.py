@@ -49,7 +49,7 @@ from transforms.sync.schema import (
 )
 from transforms.sync.scope import MemberLookup, scope_expr
 from transforms.sync.state import SyncResult, SyncState
-from transforms.sync.values import json_expr, map_references
+from transforms.sync.values import decode_json_expr, json_expr, map_references
 
 # Makes metaverse ids for objects a connector projects: (connector, anchors) -> ids.
 MvIdFactory = Callable[[str, pl.Series], pl.Series]
@@ -77,17 +77,20 @@ class _Run:
     ref_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA))
     memory: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
     prov: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROVENANCE_SCHEMA))
-    touched: set[str] = field(default_factory=set)
-    projected: set[str] = field(default_factory=set)
-    link_changed: dict[str, set[str]] = field(default_factory=dict)  # connector -> mv ids
+    touched: pl.Series = field(default_factory=lambda: _no_ids())
+    projected: pl.Series = field(default_factory=lambda: _no_ids())
+    link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
     processed: dict[tuple[str, str], pl.Series] = field(default_factory=dict)
     errors: list[pl.DataFrame] = field(default_factory=list)
     counters: list[tuple[str, str, str, int]] = field(default_factory=list)
     exports: list[pl.DataFrame] = field(default_factory=list)
-    deleted_mv: set[str] = field(default_factory=set)
+    deleted_mv: pl.Series = field(default_factory=lambda: _no_ids())
     disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
-    kept: dict[str, set[str]] = field(default_factory=dict)  # connector -> mv ids of existing connectors
-    changed_mv: set[str] = field(default_factory=set)
+    kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
+    changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+
+    def changed_link(self, connector: str, *ids: pl.Series) -> None:
+        self.link_changed[connector] = _union(self.link_changed.get(connector, _no_ids()), *ids)
 
     def count(self, connector: str, step: str, name: str, value: int) -> None:
         self.counters.append((connector, step, name, value))
@@ -99,6 +102,22 @@ class _Run:
                     frame.with_columns(pl.lit(v).alias(k) for k, v in constants.items()), SYNC_ERRORS_SCHEMA
                 )
             )
+
+
+def _no_ids() -> pl.Series:
+    return pl.Series(MV_ID, [], dtype=pl.String)
+
+
+def _union(*parts: pl.Series) -> pl.Series:
+    """Metaverse ids of several series, each once, in first-seen order (deterministic)."""
+    series = [p.cast(pl.String).rename(MV_ID) for p in parts if p.len()]
+    if not series:
+        return _no_ids()
+    return pl.concat(series).drop_nulls().unique(maintain_order=True)
+
+
+def _minus(ids: pl.Series, other: pl.Series) -> pl.Series:
+    return ids.filter(~ids.is_in(other.implode())) if other.len() else ids
 
 
 def bind_rules(rules: Sequence[SyncRule], order: Sequence[str], kinds: Mapping[str, str]) -> list[BoundRule]:
@@ -240,11 +259,13 @@ def _confirm_memory(run: _Run) -> None:
                 & (pl.col("object_type") == object_type)
                 & pl.col(ANCHOR).is_not_null()
             ).select(ANCHOR, MV_ID)
-            pending = frame.filter(pl.col(PENDING) != PENDING_NONE).join(links, on=ANCHOR, how="inner")
+            pending = frame.filter(pl.col(PENDING) != PENDING_NONE).join(
+                links, on=ANCHOR, how="inner", maintain_order="left"
+            )
             if pending.height == 0:
                 continue
             confirmed: list[pl.DataFrame] = []
-            for attribute in memory.get_column("attribute").unique().to_list():
+            for attribute in memory.get_column("attribute").unique().sort().to_list():
                 if attribute not in pending.columns:
                     continue
                 imported = pending.select(
@@ -252,7 +273,7 @@ def _confirm_memory(run: _Run) -> None:
                 )
                 hits = (
                     memory.filter(pl.col("attribute") == attribute)
-                    .join(imported, on=MV_ID, how="inner")
+                    .join(imported, on=MV_ID, how="inner", maintain_order="left")
                     .filter(pl.col("value").eq_missing(pl.col("imported")))
                     .select("connector", MV_ID, "attribute")
                 )
@@ -267,9 +288,10 @@ def _confirm_memory(run: _Run) -> None:
 
 def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
     counts: dict[str, int] = {}
-    newly_linked: set[str] = set()
+    parts: list[pl.Series] = []
     for object_type in sorted(run.cs.get(connector, {})):
-        newly_linked |= _inbound_type(run, connector, object_type, counts)
+        parts.append(_inbound_type(run, connector, object_type, counts))
+    newly_linked = _union(*parts)
     for name, value in sorted(counts.items()):
         run.count(connector, "inbound", name, value)
     # Later connectors may join on attributes of objects this connector just projected or joined.
@@ -280,11 +302,11 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
         for g in b.rule.join
         for c in g.conditions
     )
-    if newly_linked and targets:
+    if newly_linked.len() and targets:
         _apply_flows(run, newly_linked, only=targets, record=False)
 
 
-def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str, int]) -> set[str]:
+def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str, int]) -> pl.Series:
     cs = run.cs[connector][object_type]
     rules = _inbound_rules(run, connector, object_type)
     links_ct = run.links.filter(
@@ -301,7 +323,7 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
             work = cs
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
-        return set()
+        return _no_ids()
     members = _member_lookup(run, connector) if _uses_membership(rules) else None
     work, scope_cols = _scope_columns(work, rules, members)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
@@ -315,7 +337,9 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         lscope = pl.when(pl.col("rule") == bound.name).then(pl.col(c)).otherwise(lscope)
     deleted = pl.col(PENDING).is_in([PENDING_DELETE])
     delete_add = pl.col(PENDING) == PENDING_DELETE_ADD
-    work = work.join(links_ct.drop("connector", "object_type", DN), on=ANCHOR, how="left").with_columns(
+    work = work.join(
+        links_ct.drop("connector", "object_type", DN), on=ANCHOR, how="left", maintain_order="left"
+    ).with_columns(
         n_join.alias("__n"),
         jrule.alias("__j"),
         _any(sustain).alias("__sustain"),
@@ -358,12 +382,12 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     all_new = pl.concat([conform(kept, LINKS_SCHEMA), conform(confirmed, LINKS_SCHEMA), new_links])
     all_new = (
         all_new.drop("sustains")
-        .join(sustains, on=ANCHOR, how="left")
+        .join(sustains, on=ANCHOR, how="left", maintain_order="left")
         .with_columns(pl.lit(connector).alias("connector"), pl.lit(object_type).alias("object_type"))
     )
-    all_new = all_new.join(cs.select(ANCHOR, pl.col(DN).alias("__dn")), on=ANCHOR, how="left").with_columns(
-        pl.col("__dn").alias(DN)
-    )
+    all_new = all_new.join(
+        cs.select(ANCHOR, pl.col(DN).alias("__dn")), on=ANCHOR, how="left", maintain_order="left"
+    ).with_columns(pl.col("__dn").alias(DN))
     processed = work.get_column(ANCHOR)
     run.links = pl.concat(
         [
@@ -378,12 +402,12 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         ]
     )
     _update_reference_index(run, connector, cs, work)
-    newly = set(new_links.get_column(MV_ID).to_list()) | set(confirmed.get_column(MV_ID).to_list())
-    changed = newly | set(disjoined.get_column(MV_ID).to_list())
-    run.link_changed.setdefault(connector, set()).update(changed)
-    run.touched |= changed | set(keep.get_column(MV_ID).to_list())
+    newly = _union(new_links.get_column(MV_ID), confirmed.get_column(MV_ID))
+    changed = _union(newly, disjoined.get_column(MV_ID))
+    run.changed_link(connector, changed)
     if not run.full:
-        run.touched |= _referrers(run, connector, cs, work, changed)
+        referrers = _referrers(run, connector, cs, work, changed)
+        run.touched = _union(run.touched, changed, keep.get_column(MV_ID), referrers)
     # Counters (names of the product's run history).
     n_projected = projected.height
     _add(counts, "disconnector-projected-flow", n_projected)
@@ -398,7 +422,7 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     run.disjoined_rows.append(
         disjoined.select(pl.lit(connector).alias("connector"), MV_ID, pl.col("__dd").alias("deleted"))
     )
-    run.kept.setdefault(connector, set()).update(keep.get_column(MV_ID).to_list())
+    run.kept[connector] = _union(run.kept.get(connector, _no_ids()), keep.get_column(MV_ID))
     return newly
 
 
@@ -467,7 +491,7 @@ def _join_and_project(
     empty_err = pl.DataFrame(schema={ANCHOR: pl.String(), MV_ID: pl.String()})
     if candidates.height == 0:
         return pl.DataFrame(schema=LINKS_SCHEMA), candidates, empty_err
-    joined_mv = set(run.links.filter(pl.col("connector") == connector).get_column(MV_ID).to_list())
+    joined_mv = run.links.filter(pl.col("connector") == connector).get_column(MV_ID)
     link_frames: list[pl.DataFrame] = []
     projected_frames: list[pl.DataFrame] = []
     errors: list[pl.DataFrame] = []
@@ -479,9 +503,9 @@ def _join_and_project(
         types = [rule.target_object_type] if rule.target_object_type != "*" else sorted(run.mv)
         targets = concat_mv(run, types)
         matches = match_groups(rows, ANCHOR, targets, MV_ID, rule.join) if rule.join else _no_matches()
-        matches = matches.join(targets.select(MV_ID, "__mvtype"), on=MV_ID, how="left")
+        matches = matches.join(targets.select(MV_ID, "__mvtype"), on=MV_ID, how="left", maintain_order="left")
         dup = matches.group_by(MV_ID).len().filter(pl.col("len") > 1).get_column(MV_ID)
-        bad = matches.filter(pl.col(MV_ID).is_in(dup.implode()) | pl.col(MV_ID).is_in(list(joined_mv)))
+        bad = matches.filter(pl.col(MV_ID).is_in(dup.implode()) | pl.col(MV_ID).is_in(joined_mv.implode()))
         good = matches.join(bad.select(ANCHOR), on=ANCHOR, how="anti")
         errors.append(bad.select(ANCHOR, MV_ID))
         link_frames.append(
@@ -494,7 +518,7 @@ def _join_and_project(
                 pl.lit(Direction.INBOUND.value).alias("direction"),
             )
         )
-        joined_mv |= set(good.get_column(MV_ID).to_list())
+        joined_mv = pl.concat([joined_mv, good.get_column(MV_ID)])
         if rule.link_type is not LinkType.PROVISION:
             continue
         rest = rows.join(matches.select(ANCHOR), on=ANCHOR, how="anti")
@@ -517,7 +541,7 @@ def _join_and_project(
             continue
         ids = run.new_ids(connector, rest.get_column(ANCHOR))
         new = rest.select(ANCHOR).with_columns(ids.alias(MV_ID))
-        run.projected |= set(new.get_column(MV_ID).to_list())
+        run.projected = _union(run.projected, new.get_column(MV_ID))
         mv_type = rule.target_object_type
         existing = run.mv.get(mv_type, pl.DataFrame(schema={MV_ID: pl.String()}))
         run.mv[mv_type] = pl.concat([existing, new.select(MV_ID)], how="diagonal_relaxed")
@@ -574,16 +598,16 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
 
 
 def _referrers(
-    run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame, changed: set[str]
-) -> set[str]:
+    run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame, changed: pl.Series
+) -> pl.Series:
     """Metaverse objects whose references resolve or break because objects were (dis)joined."""
-    if not changed:
-        return set()
-    dns = work.filter(pl.col(MV_ID).is_in(list(changed)) | pl.col("__dd") | pl.col("__ds")).select(
+    if not changed.len():
+        return _no_ids()
+    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(
         pl.col(DN).str.to_lowercase()
     )
     new_dns = run.links.filter(
-        (pl.col("connector") == connector) & pl.col(MV_ID).is_in(list(changed))
+        (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
     ).select(pl.col(DN).str.to_lowercase())
     keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
     anchors = run.ref_index.filter(
@@ -591,55 +615,54 @@ def _referrers(
     ).get_column(ANCHOR)
     mv = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode()))
     del cs
-    return set(mv.get_column(MV_ID).to_list())
+    return mv.get_column(MV_ID)
 
 
 def _lifetime(run: _Run) -> None:
     """Delete metaverse objects no inbound Provision/StickyJoin rule keeps alive (spec 1.4)."""
     sustained = run.links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
-    doomed: list[str] = []
+    parts: list[pl.Series] = []
     for mv_type, frame in run.mv.items():
         ids = frame.get_column(MV_ID)
         if not run.full:
-            ids = ids.filter(ids.is_in(list(run.touched)))
+            ids = ids.filter(ids.is_in(run.touched.implode()))
         dead = ids.filter(~ids.is_in(sustained.implode()))
         if dead.len():
-            doomed.extend(dead.to_list())
+            parts.append(dead)
             run.mv[mv_type] = frame.filter(~pl.col(MV_ID).is_in(dead.implode()))
-    if not doomed:
-        _lifetime_counters(run, set())
+    doomed = _union(*parts)
+    if not doomed.len():
+        _lifetime_counters(run, doomed)
         return
-    dead_set = set(doomed)
-    run.deleted_mv = dead_set
-    gone = run.links.filter(pl.col(MV_ID).is_in(doomed))
+    run.deleted_mv = doomed
+    dead = doomed.implode()
+    gone = run.links.filter(pl.col(MV_ID).is_in(dead))
     deletes = gone.filter(
         (pl.col("direction") == Direction.OUTBOUND.value) & (pl.col("link_type") == LinkType.PROVISION.value)
     )
     run.exports.append(_delete_rows(deletes))
-    for connector in deletes.get_column("connector").unique().to_list():
+    for connector in deletes.get_column("connector").unique().sort().to_list():
         run.count(
             connector,
             "outbound",
             "provisioned-delete",
             deletes.filter(pl.col("connector") == connector).height,
         )
-        run.link_changed.setdefault(connector, set()).update(
-            deletes.filter(pl.col("connector") == connector).get_column(MV_ID).to_list()
-        )
-    run.links = run.links.filter(~pl.col(MV_ID).is_in(doomed))
-    run.prov = run.prov.filter(~pl.col(MV_ID).is_in(doomed))
-    run.memory = run.memory.filter(~pl.col(MV_ID).is_in(doomed))
-    run.touched -= dead_set
-    run.projected -= dead_set
-    _lifetime_counters(run, dead_set)
+        run.changed_link(connector, deletes.filter(pl.col("connector") == connector).get_column(MV_ID))
+    run.links = run.links.filter(~pl.col(MV_ID).is_in(dead))
+    run.prov = run.prov.filter(~pl.col(MV_ID).is_in(dead))
+    run.memory = run.memory.filter(~pl.col(MV_ID).is_in(dead))
+    run.touched = _minus(run.touched, doomed)
+    run.projected = _minus(run.projected, doomed)
+    _lifetime_counters(run, doomed)
 
 
-def _lifetime_counters(run: _Run, dead: set[str]) -> None:
+def _lifetime_counters(run: _Run, dead: pl.Series) -> None:
     for part in run.disjoined_rows:
         if part.height == 0:
             continue
         connector = part.get_column("connector")[0]
-        removed = part.get_column(MV_ID).is_in(list(dead))
+        removed = part.get_column(MV_ID).is_in(dead.implode())
         deleted = part.get_column("deleted")
         for name, mask in (
             ("connector-delete-remove-mv", deleted & removed),
@@ -669,19 +692,15 @@ def _delete_rows(deletes: pl.DataFrame) -> pl.DataFrame:
 
 
 def _inbound_flows(run: _Run) -> None:
-    ids = (
-        set().union(*(set(f.get_column(MV_ID).to_list()) for f in run.mv.values()))
-        if run.full
-        else run.touched
-    )
-    ids = ids - run.deleted_mv
-    if ids:
+    ids = _union(*(f.get_column(MV_ID) for f in run.mv.values())) if run.full else run.touched
+    ids = _minus(ids, run.deleted_mv)
+    if ids.len():
         _apply_flows(run, ids, only=None, record=True)
 
 
-def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, record: bool) -> None:
+def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
     """Recompute the metaverse attributes of ``ids`` from every joined object of every connector."""
-    id_frame = ids_frame(sorted(ids), MV_ID)
+    id_frame = ids_frame(ids, MV_ID)
     partials: list[Resolution] = []
     errors: list[pl.DataFrame] = []
     for connector in run.order:
@@ -699,7 +718,8 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
             frame = cs.filter(pl.col(PENDING) != PENDING_DELETE).join(
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
-            frame = frame.with_columns(pl.col(MV_ID).is_in(list(run.projected)).alias("__new"))
+            frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
+            frame = _overlay_memory(frame, run.memory.filter(pl.col("connector") == connector))
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
@@ -751,7 +771,7 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
     types = (
         run.links.join(id_frame, on=MV_ID, how="semi")
         .select(MV_ID, "mv_object_type")
-        .unique(MV_ID)
+        .unique(MV_ID, maintain_order=True)
         .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
     )
     owner = pl.DataFrame(
@@ -791,27 +811,57 @@ def _apply_flows(run: _Run, ids: set[str], *, only: frozenset[str] | None, recor
         values = final_values(
             rows.select(MV_ID, *[c for a in attributes for c in (a, a + CODE)]), old, attributes
         )
-        updated = old.drop([a for a in attributes if a in old.columns]).join(values, on=MV_ID, how="left")
+        updated = old.drop([a for a in attributes if a in old.columns]).join(
+            values, on=MV_ID, how="left", maintain_order="left"
+        )
         if record:
-            run.changed_mv |= _changed_ids(old, updated)
+            run.changed_mv = _union(run.changed_mv, _changed_ids(old, updated))
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
-        run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed").sort(MV_ID)
+        run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
         if record:
             prov = provenance(rows, {a: merges[a] for a in attributes}, owner)
             run.prov = pl.concat([run.prov.join(rows.select(MV_ID), on=MV_ID, how="anti"), prov])
 
 
-def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> set[str]:
+def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
+    """Show exported-but-unconfirmed values as the attribute's value (as the product's hologram does),
+    keeping the imported one as ``_imported.<attribute>`` for ``ImportedValue``."""
+    memory = memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+    if memory.height == 0:
+        return frame
+    for attribute in memory.get_column("attribute").unique().sort().to_list():
+        if attribute not in frame.columns or attribute.startswith("_"):
+            continue
+        dtype = frame.schema[attribute]
+        remembered = memory.filter(pl.col("attribute") == attribute).select(
+            MV_ID, pl.col("value").alias("__mem"), pl.lit(True).alias("__has")
+        )
+        frame = (
+            frame.join(remembered, on=MV_ID, how="left", maintain_order="left")
+            .with_columns(
+                pl.col(attribute).alias(f"_imported.{attribute}"),
+                pl.when(pl.col("__has"))
+                .then(decode_json_expr(pl.col("__mem"), dtype))
+                .otherwise(pl.col(attribute))
+                .alias(attribute),
+            )
+            .drop("__mem", "__has")
+        )
+    return frame
+
+
+def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.Series:
+    """Ids whose row differs; ``new`` is ``old`` with columns replaced, so rows are aligned."""
     columns = [c for c in new.columns if c != MV_ID]
-    before = old.sort(MV_ID)
-    after = new.sort(MV_ID)
+    before = old
+    after = new
     before = before.select(
         MV_ID, *[pl.col(c) if c in before.columns else pl.lit(None).alias(c) for c in columns]
     )
     after = after.select(MV_ID, *columns)
     before = before.select(MV_ID, *[pl.col(c).cast(after.schema[c], strict=False) for c in columns])
     differs = before.drop(MV_ID).hash_rows() != after.drop(MV_ID).hash_rows()
-    return set(after.get_column(MV_ID).filter(differs).to_list())
+    return after.get_column(MV_ID).filter(differs)
 
 
 # --- outbound --------------------------------------------------------------------------------
@@ -822,23 +872,22 @@ def _outbound_connector(run: _Run, connector: str) -> None:
     if not rules:
         return
     source_types = sorted({b.rule.source_object_type for b in rules})
-    changed_here = run.link_changed.get(connector, set())
+    changed_here = run.link_changed.get(connector, _no_ids())
     assigned = run.links.filter(
         (pl.col("connector") == connector) & pl.col("anchor_assigned").fill_null(False)
     )
-    changed_here = changed_here | set(assigned.get_column(MV_ID).to_list())
-    if run.full:
-        focus: set[str] | None = None
-    else:
-        focus = set(run.touched) | changed_here
-        focus |= _mv_referrers(run, changed_here | run.deleted_mv)
+    changed_here = _union(changed_here, assigned.get_column(MV_ID))
+    focus: pl.Series | None = None
+    if not run.full:
+        referrers = _mv_referrers(run, _union(changed_here, run.deleted_mv))
+        focus = _union(run.touched, changed_here, referrers)
     counts: dict[str, int] = {}
     for mv_type in source_types:
         frame = run.mv.get(mv_type)
         if frame is None:
             continue
         if focus is not None:
-            frame = frame.filter(pl.col(MV_ID).is_in(list(focus)))
+            frame = frame.filter(pl.col(MV_ID).is_in(focus.implode()))
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
@@ -847,21 +896,19 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         run.count(connector, "outbound", name, value)
 
 
-def _mv_referrers(run: _Run, ids: set[str]) -> set[str]:
-    if not ids:
-        return set()
-    out: set[str] = set()
-    wanted = list(ids)
+def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
+    """Metaverse objects whose reference attributes name one of ``ids``."""
+    if not ids.len():
+        return _no_ids()
+    parts: list[pl.Series] = []
+    wanted = ids.implode()
     for frame in run.mv.values():
         for column in _reference_columns(run, frame):
-            dtype = frame.schema[column]
-            hit = (
-                pl.col(column).list.eval(pl.element().is_in(wanted)).list.any()
-                if isinstance(dtype, pl.List)
-                else pl.col(column).is_in(wanted)
-            )
-            out |= set(frame.filter(hit.fill_null(False)).get_column(MV_ID).to_list())
-    return out
+            values = frame.select(MV_ID, pl.col(column))
+            if isinstance(frame.schema[column], pl.List):
+                values = values.explode(column)
+            parts.append(values.filter(pl.col(column).is_in(wanted)).get_column(MV_ID))
+    return _union(*parts)
 
 
 def _outbound_type(
@@ -920,12 +967,12 @@ def _outbound_type(
         run.links = run.links.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
         run.memory = run.memory.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
     unlinked = work.filter(~linked & ~pl.col("__multi") & (pl.col("__n") == 1))
-    created: set[str] = set()
+    created = _no_ids()
     for i, (bound, _) in enumerate(joining):
         rows = unlinked.filter(pl.col("__j") == i)
         if rows.height == 0:
             continue
-        created |= _outbound_join_or_provision(run, connector, mv_type, rows, bound, counts)
+        created = _union(created, _outbound_join_or_provision(run, connector, mv_type, rows, bound, counts))
     # Export attribute flow for every linked object of the focus.
     for target_type in sorted({b.rule.target_object_type for b in rules}):
         typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
@@ -934,7 +981,7 @@ def _outbound_type(
 
 def _outbound_join_or_provision(
     run: _Run, connector: str, mv_type: str, rows: pl.DataFrame, bound: BoundRule, counts: dict[str, int]
-) -> set[str]:
+) -> pl.Series:
     rule = bound.rule
     target_type = rule.target_object_type
     cs = run.cs.get(connector, {}).get(target_type)
@@ -974,15 +1021,17 @@ def _outbound_join_or_provision(
         message="the outbound join matches a target object already joined to another metaverse object",
     )
     frames = [
-        good.join(cs.select(ANCHOR, DN), on=ANCHOR, how="left") if cs is not None else good,
+        good.join(cs.select(ANCHOR, DN), on=ANCHOR, how="left", maintain_order="left")
+        if cs is not None
+        else good,
     ]
-    created: set[str] = set()
+    created = _no_ids()
     if rule.link_type is LinkType.PROVISION:
         rest = rows.join(matches.select(MV_ID), on=MV_ID, how="anti").select(MV_ID)
         if dn_values is not None:
-            rest = rest.join(dn_values.rename({"__dn": DN}), on=MV_ID, how="left")
+            rest = rest.join(dn_values.rename({"__dn": DN}), on=MV_ID, how="left", maintain_order="left")
         frames.append(rest.with_columns(pl.lit(None, dtype=pl.String).alias(ANCHOR)))
-        created = set(rest.get_column(MV_ID).to_list())
+        created = rest.get_column(MV_ID)
     new = concat(
         [
             f.with_columns(
@@ -999,9 +1048,9 @@ def _outbound_join_or_provision(
         LINKS_SCHEMA,
     )
     run.links = pl.concat([run.links, new])
-    _add(counts, "provisioned-add-flow", len(created))
+    _add(counts, "provisioned-add-flow", created.len())
     _add(counts, "provisioned-join", good.height)
-    run.link_changed.setdefault(connector, set()).update(new.get_column(MV_ID).to_list())
+    run.changed_link(connector, new.get_column(MV_ID))
     return created
 
 
@@ -1011,17 +1060,19 @@ def _export_flow(
     target_type: str,
     frame: pl.DataFrame,
     scope_cols: Sequence[tuple[BoundRule, str]],
-    created: set[str],
+    created: pl.Series,
     counts: dict[str, int],
 ) -> None:
     links = run.links.filter((pl.col("connector") == connector) & (pl.col("object_type") == target_type))
-    rows = frame.join(links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner")
+    rows = frame.join(
+        links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner", maintain_order="left"
+    )
     if rows.height == 0:
         return
-    rows = rows.with_columns(pl.col(MV_ID).is_in(list(created)).alias("__new"))
+    rows = rows.with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
     resolution = resolve(rows, MV_ID, scope_cols, params_by_connector=run.params, new_column="__new")
     run.error(
-        resolution.errors.join(rows.select(MV_ID, ANCHOR), on=MV_ID, how="left"),
+        resolution.errors.join(rows.select(MV_ID, ANCHOR), on=MV_ID, how="left", maintain_order="left"),
         connector=connector,
         object_type=target_type,
         error_type=ERROR_FUNCTION_TRIGGERED,
@@ -1036,7 +1087,7 @@ def _export_flow(
         )
         for attribute in refs:
             resolved = map_references(resolved, attribute, targets, lower=False)
-    resolved = resolved.join(rows.select(MV_ID, ANCHOR, "__ldn"), on=MV_ID, how="left")
+    resolved = resolved.join(rows.select(MV_ID, ANCHOR, "__ldn"), on=MV_ID, how="left", maintain_order="left")
     cs = run.cs.get(connector, {}).get(target_type)
     attributes = list(resolution.attributes)
     if cs is not None:
@@ -1044,14 +1095,14 @@ def _export_flow(
         current_frame = cs.select(
             ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
         )
-        resolved = resolved.join(current_frame, on=ANCHOR, how="left")
+        resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
     memory = run.memory.filter(pl.col("connector") == connector).join(
         resolved.select(MV_ID), on=MV_ID, how="semi"
     )
     if memory.height:
         wide = memory.pivot(on="attribute", index=MV_ID, values="value")
         wide = wide.rename({c: "\x00mem" + c for c in wide.columns if c != MV_ID})
-        resolved = resolved.join(wide, on=MV_ID, how="left")
+        resolved = resolved.join(wide, on=MV_ID, how="left", maintain_order="left")
     is_add = pl.col(ANCHOR).is_null()
     parts: list[pl.DataFrame] = []
     for attribute in attributes:
@@ -1100,28 +1151,27 @@ def _result(run: _Run) -> SyncResult:
             out = out.with_columns(
                 pl.when(done).then(pl.lit(PENDING_NONE)).otherwise(pl.col(PENDING)).alias(PENDING)
             )
-            spaces[connector][object_type] = out.sort(ANCHOR)
-    links = run.links.with_columns(pl.lit(False).alias("anchor_assigned")).sort(
-        ["connector", "object_type", ANCHOR, MV_ID], nulls_last=True
-    )
+            spaces[connector][object_type] = out
+    links = run.links.with_columns(pl.lit(False).alias("anchor_assigned"))
     state = SyncState(
         connector_spaces=spaces,
-        metaverse={t: f.sort(MV_ID) for t, f in run.mv.items()},
-        provenance=run.prov.unique().sort(["_mv_id", "attribute", "connector", "rule"]),
+        metaverse=dict(run.mv),
+        provenance=run.prov,
         links=links,
-        export_memory=run.memory.sort(["connector", MV_ID, "attribute"]),
-        reference_index=run.ref_index.unique().sort(["connector", ANCHOR, "target_dn"]),
+        export_memory=run.memory,
+        reference_index=run.ref_index,
     )
-    exports = concat(run.exports, PENDING_EXPORT_SCHEMA).sort(
-        ["connector", "object_type", MV_ID, "attribute"], nulls_last=True
-    )
+    # Large frames keep their construction order, which is deterministic (ordered joins, rules and
+    # attributes in a fixed order, metaverse frames sorted by id): sorting tens of millions of rows by
+    # string keys would cost more than the sync itself.
+    exports = concat(run.exports, PENDING_EXPORT_SCHEMA)
     errors = concat(run.errors, SYNC_ERRORS_SCHEMA).sort(
         ["connector", "object_type", ANCHOR, MV_ID, "error_type"], nulls_last=True
     )
     for connector, kept in sorted(run.kept.items()):
-        flowed = len(kept & run.changed_mv)
+        flowed = int(kept.is_in(run.changed_mv.implode()).sum())
         run.count(connector, "inbound", "connector-flow", flowed)
-        run.count(connector, "inbound", "connector-no-flow", len(kept - run.deleted_mv) - flowed)
+        run.count(connector, "inbound", "connector-no-flow", _minus(kept, run.deleted_mv).len() - flowed)
     counter_rows = [r for r in run.counters if not r[2].startswith("__")]
     counters = pl.DataFrame(counter_rows, schema=COUNTERS_SCHEMA, orient="row")
     counters = counters.group_by(["connector", "step", "counter"], maintain_order=True).agg(

@@ -28,7 +28,7 @@ def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
     memory = memory.join(values.select(keys), on=keys, how="anti").join(
         deletes, on=["connector", MV_ID], how="anti"
     )
-    memory = pl.concat([memory, conform(values, EXPORT_MEMORY_SCHEMA)]).sort(keys)
+    memory = pl.concat([memory, conform(values, EXPORT_MEMORY_SCHEMA)])
     return replace(state, export_memory=memory)
 
 

@@ -77,8 +77,8 @@ def match_groups(
         else:
             tk = target_key
         matched = (
-            left.join(right, on=names, how="inner")
-            .group_by(source_key)
+            left.join(right, on=names, how="inner", maintain_order="left")
+            .group_by(source_key, maintain_order=True)
             .agg(pl.col(tk).unique().alias(tk))
             .filter(pl.col(tk).list.len() == 1)
             .select(pl.col(source_key), pl.col(tk).list.first().cast(pl.String).alias(target_key))

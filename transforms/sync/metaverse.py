@@ -42,7 +42,7 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
         cols = [MV_ID]
         for a in single:
             cols += [a, a + CODE] + ([a + RANKS] if merges[a] is not MergeType.UPDATE else [])
-        out = out.join(part.frame.select(cols), on=MV_ID, how="left")
+        out = out.join(part.frame.select(cols), on=MV_ID, how="left", maintain_order="left")
     for attribute, owners in sources.items():
         if len(owners) == 1:
             continue
@@ -62,7 +62,7 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
             best = stacked.sort(attribute + CODE).unique(MV_ID, keep="first", maintain_order=True)
         else:
             list_type = dtype if isinstance(dtype, pl.List) else pl.List(dtype)
-            best = stacked.group_by(MV_ID).agg(
+            best = stacked.group_by(MV_ID, maintain_order=True).agg(
                 dedupe(pl.col(attribute).explode().drop_nulls().implode(), merge, list_type).alias(attribute),
                 pl.col(attribute + CODE).min(),
                 pl.col(attribute + RANKS).explode().implode(),
@@ -70,14 +70,14 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
             best = best.with_columns(
                 pl.when(pl.col(attribute).list.len() > 0).then(pl.col(attribute)).alias(attribute)
             )
-        out = out.join(best, on=MV_ID, how="left")
+        out = out.join(best, on=MV_ID, how="left", maintain_order="left")
     return out, merges
 
 
 def final_values(combined: pl.DataFrame, old: pl.DataFrame, attributes: Sequence[str]) -> pl.DataFrame:
     """Apply IgnoreThisFlow (keep the old value) and drop the code columns."""
     prefixed = old.select(MV_ID, *[pl.col(a).alias("\x00old" + a) for a in attributes if a in old.columns])
-    joined = combined.join(prefixed, on=MV_ID, how="left")
+    joined = combined.join(prefixed, on=MV_ID, how="left", maintain_order="left")
     exprs = [pl.col(MV_ID)]
     for a in attributes:
         code = pl.col(a + CODE)
@@ -114,10 +114,10 @@ def provenance(
                 .select(MV_ID, pl.col(attribute + RANKS).alias("rank"))
                 .explode("rank")
                 .drop_nulls("rank")
-                .unique()
+                .unique(maintain_order=True)
             )
         frames.append(part.with_columns(pl.lit(attribute).alias("attribute")))
     if not frames:
         return pl.DataFrame(schema=PROVENANCE_SCHEMA)
-    long = pl.concat(frames).join(rank_owner, on="rank", how="inner")
+    long = pl.concat(frames).join(rank_owner, on="rank", how="inner", maintain_order="left")
     return concat([long], PROVENANCE_SCHEMA)

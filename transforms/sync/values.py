@@ -59,19 +59,39 @@ def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, l
         key = pl.col(column).cast(pl.String)
         exploded = exploded.with_columns((key.str.to_lowercase() if lower else key).alias("key"))
         resolved = (
-            exploded.join(mapping, on="key", how="inner")
-            .group_by(idx)
+            exploded.join(mapping, on="key", how="inner", maintain_order="left")
+            .group_by(idx, maintain_order=True)
             .agg(pl.col("value").unique().sort().alias(column))
         )
         out = (
             frame.drop(column)
             .with_row_index(idx)
-            .join(resolved, on=idx, how="left")
+            .join(resolved, on=idx, how="left", maintain_order="left")
             .drop(idx)
             .with_columns(pl.col(column).fill_null(pl.lit([], dtype=pl.List(pl.String))))
         )
         return out.select(frame.columns)
     key = pl.col(column).cast(pl.String)
     keyed = frame.with_columns((key.str.to_lowercase() if lower else key).alias("__key"))
-    out = keyed.join(mapping.rename({"key": "__key", "value": "__value"}), on="__key", how="left")
+    out = keyed.join(
+        mapping.rename({"key": "__key", "value": "__value"}), on="__key", how="left", maintain_order="left"
+    )
     return out.with_columns(pl.col("__value").alias(column)).select(frame.columns)
+
+
+def decode_json_expr(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The inverse of :func:`json_expr`: JSON text back to a value of ``dtype`` (null stays null)."""
+    wrapped = pl.concat_str(pl.lit('{"v":'), text, pl.lit("}"))
+    if dtype == pl.Binary:
+        inner = wrapped.str.json_decode(pl.Struct({"v": pl.Struct({"base64": pl.String()})}))
+        return inner.struct.field("v").struct.field("base64").str.decode("base64")
+    if isinstance(dtype, pl.List) and dtype.inner == pl.Binary:
+        inner = wrapped.str.json_decode(pl.Struct({"v": pl.List(pl.Struct({"base64": pl.String()}))}))
+        return inner.struct.field("v").list.eval(pl.element().struct.field("base64").str.decode("base64"))
+    if isinstance(dtype, pl.Datetime) or (
+        isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Datetime)
+    ):
+        as_text = pl.List(pl.String()) if isinstance(dtype, pl.List) else pl.String()
+        value = wrapped.str.json_decode(pl.Struct({"v": as_text})).struct.field("v")
+        return value.cast(dtype, strict=False)
+    return wrapped.str.json_decode(pl.Struct({"v": dtype})).struct.field("v")

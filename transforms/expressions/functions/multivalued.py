@@ -13,6 +13,8 @@ from transforms.expressions.lowered import Lowered, error_when, first_error
 FAMILY = "multivalued"
 _CASE = ("CaseSensitive", "CaseInsensitive")
 _CODE = "expression-evaluation-error"
+# Joins the values of a list to search them in one pass; a search text containing it takes the slow path.
+_SEP = "\x00"
 
 
 def contains_ref(
@@ -40,6 +42,14 @@ def contains_lower(
         needle = needle.str.to_lowercase() if fold else needle
         return hay.str.contains(needle, literal=True).fill_null(False)
 
+    if search.is_const and isinstance(search.const, str) and search.const and _SEP not in search.const:
+        joined = values.expr.list.join(_SEP)
+        needle = search.const.lower() if fold else search.const
+        hay = joined.str.to_lowercase() if fold else joined
+        parts = hay.str.splitn(needle, 2)
+        index = parts.struct.field("field_0").str.count_matches(_SEP, literal=True).cast(pl.Int64) + 1
+        found = parts.struct.field("field_1").is_not_null()
+        return Lowered(pl.when(found).then(index).otherwise(pl.lit(0, dtype=pl.Int64)), "num")
     captures = [] if search.is_const else [search]
     hits, _ = map_lists([values], captures, body)
     index = (
