@@ -25,8 +25,12 @@ _SAFE_STRING: Final = (
 DEFAULT_FOLD_WIDTH: Final = 76
 
 
-def _value_line(name: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """``name: value`` or ``name:: base64`` for one value (no line terminator)."""
+def _value_line(name: str, value: pl.Expr, dtype: pl.DataType, all_safe: bool = False) -> pl.Expr:
+    """``name: value`` or ``name:: base64`` for one value (no line terminator).
+
+    ``all_safe`` says the column holds SAFE-STRINGs only: Polars evaluates both branches of a
+    when/then, so a column known to be safe skips the base64 encoding of every value.
+    """
     if dtype == pl.Binary:
         return pl.lit(name + ":: ") + value.bin.encode("base64")
     if dtype == pl.Boolean:
@@ -34,6 +38,8 @@ def _value_line(name: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_integer():
         return pl.lit(name + ": ") + value.cast(pl.String)
     text = value.cast(pl.String)
+    if all_safe:
+        return pl.lit(name + ": ") + text
     return (
         pl.when(text.str.contains(_SAFE_STRING))
         .then(pl.lit(name + ": ") + text)
@@ -51,12 +57,22 @@ def _fold(line: pl.Expr, width: int) -> pl.Expr:
     )
 
 
-def _lines_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+def _lines_expr(name: str, dtype: pl.DataType, all_safe: bool) -> pl.Expr:
     """The unterminated line(s) of one column: a string, or a list of strings for multi-valued ones."""
     if isinstance(dtype, pl.List):
         inner = cast(pl.DataType, dtype.inner)
-        return pl.col(name).list.eval(_value_line(name, pl.element(), inner)).alias(name)
-    return _value_line(name, pl.col(name), dtype).alias(name)
+        return pl.col(name).list.eval(_value_line(name, pl.element(), inner, all_safe)).alias(name)
+    return _value_line(name, pl.col(name), dtype, all_safe).alias(name)
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
+
+
+def _all_safe_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.List):
+        return pl.col(name).list.eval(pl.element().str.contains(_SAFE_STRING)).list.all().all().alias(name)
+    return pl.col(name).str.contains(_SAFE_STRING).all().alias(name)
 
 
 def _longest_expr(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -82,7 +98,11 @@ def entry_texts(frame: pl.DataFrame, fold_width: int | None = DEFAULT_FOLD_WIDTH
     if "dn" not in frame.columns:
         raise ValueError("an LDIF frame needs a 'dn' column")
     names = ["dn", *(c for c in frame.columns if c != "dn")]
-    lines = frame.select(_lines_expr(n, frame.schema[n]) for n in names)
+    texts = [n for n in names if _is_text(frame.schema[n])]
+    safe = dict(
+        zip(texts, frame.select(_all_safe_expr(n, frame.schema[n]) for n in texts).row(0), strict=True)
+    )
+    lines = frame.select(_lines_expr(n, frame.schema[n], bool(safe.get(n, False))) for n in names)
     if fold_width is not None:
         longest = lines.select(_longest_expr(n, lines.schema[n]) for n in names).row(0)
         long_columns = [n for n, m in zip(names, longest, strict=True) if m is not None and m > fold_width]
