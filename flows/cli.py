@@ -24,7 +24,7 @@ from flows.environment import prepare_prefect_environment
 from flows.errors import ForestsyncError
 
 if TYPE_CHECKING:
-    pass
+    from prefect.deployments.runner import RunnerDeployment
 
 app = typer.Typer(
     name="forestsync",
