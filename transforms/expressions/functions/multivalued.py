@@ -155,7 +155,8 @@ def split_lower(
     parts = text.expr.str.split(delimiter.expr)
     if limit is not None:
         n = limit.expr
-        folded = pl.concat_list([parts.list.head(n - 1), parts.list.slice(n - 1).list.join(delimiter.expr)])
+        keep = pl.max_horizontal(n - 1, pl.lit(0))
+        folded = pl.concat_list([parts.list.head(keep), parts.list.slice(keep).list.join(delimiter.expr)])
         parts = pl.when((n >= 1) & (parts.list.len() > n)).then(folded).otherwise(parts)
     whole = pl.concat_list([text.expr])
     value = (

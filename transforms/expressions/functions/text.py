@@ -157,7 +157,7 @@ def instrrev_lower(
     length = hay.str.len_chars().cast(pl.Int64)
     first = start.expr if start is not None else pl.lit(-1, dtype=pl.Int64)
     end = pl.when(first == -1).then(length).otherwise(pl.min_horizontal(first, length))
-    window = hay.str.slice(0, end)
+    window = hay.str.slice(0, pl.max_horizontal(end, pl.lit(0)))
     found = char_find(window.str.reverse(), needle.str.reverse())
     position = end - found - needle.str.len_chars().cast(pl.Int64) + 1
     value = (
@@ -223,15 +223,18 @@ def right_lower(ctx: CompileContext, s: Lowered, n: Lowered) -> Lowered:
     return _str(pl.when(n.expr.is_null()).then(_NULL_STR).when(n.expr < 0).then(text).otherwise(value))
 
 
-def mid_ref(ctx: EvalContext, s: str | None, start: int | None, n: int | None = None) -> str | None:
-    if start is None:
+_ABSENT: Any = object()
+
+
+def mid_ref(ctx: EvalContext, s: str | None, start: int | None, n: Any = _ABSENT) -> str | None:
+    if start is None or n is None:
         return None
     s = s or ""
     if n == 0:
         return ""
-    if (n is not None and n < 0) or start <= 0 or start > len(s):
+    if (n is not _ABSENT and n < 0) or start <= 0 or start > len(s):
         return s
-    return s[start - 1 :] if n is None else s[start - 1 : start - 1 + n]
+    return s[start - 1 :] if n is _ABSENT else s[start - 1 : start - 1 + n]
 
 
 def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None = None) -> Lowered:
@@ -248,7 +251,9 @@ def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None
             .when(n.expr < 0)
             .then(text)
         )
-    sliced = text.str.slice(begin - 1, n.expr if n is not None else None)
+    # Polars evaluates every branch, so the slice must accept the arguments the guards reject.
+    length_arg = pl.max_horizontal(n.expr, pl.lit(0)) if n is not None else None
+    sliced = text.str.slice(pl.max_horizontal(begin - 1, pl.lit(0)), length_arg)
     return _str(chain.when((begin <= 0) | (begin > length)).then(text).otherwise(sliced))
 
 
