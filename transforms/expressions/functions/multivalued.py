@@ -85,22 +85,16 @@ def itemornull_ref(ctx: EvalContext, values: list[object], index: int | None) ->
 
 
 def _item(values: Lowered, index: Lowered) -> pl.Expr:
-    return pl.when(index.expr >= 1).then(values.expr.list.get(index.expr - 1, null_on_oob=True))
+    # An index below 1 is moved out of range instead of counting from the end.
+    position = index.expr - 1 + (index.expr < 1).cast(pl.Int64) * (1 << 40)
+    return values.expr.list.get(position, null_on_oob=True)
 
 
 def item_lower(ctx: CompileContext, values: Lowered, index: Lowered) -> Lowered:
-    size = values.expr.list.len().cast(pl.Int64)
-    out_of_range = index.expr.is_not_null() & ((index.expr < 1) | (index.expr > size))
-    message = pl.concat_str(
-        [
-            pl.lit("Item index "),
-            index.expr.cast(pl.Utf8),
-            pl.lit(" is out of range (the attribute has "),
-            size.cast(pl.Utf8),
-            pl.lit(" value(s))"),
-        ]
-    )
-    return Lowered(_item(values, index), values.type, error=error_when(out_of_range, message))
+    # Each reference to the index re-evaluates it (Polars does not share subexpressions under
+    # when/then), so the range check uses it once.
+    in_range = index.expr.is_between(1, values.expr.list.len()).fill_null(True)
+    return Lowered(_item(values, index), values.type, error=error_when(~in_range, "Item index is out of range"))
 
 
 def itemornull_lower(ctx: CompileContext, values: Lowered, index: Lowered) -> Lowered:
