@@ -32,6 +32,27 @@ from transforms.expressions.values import CRLF_TEXT, FLAG_AUTHORITATIVE_NULL, FL
 IMPORTED_PREFIX = "_imported."
 _FLAG = pl.UInt8
 MULTI_RETURNS = frozenset({"mvstr", "mvattr"})
+# Functions whose result is never NULL when no argument is NULL.
+NEVER_NULL = frozenset(
+    {
+        "Trim",
+        "LTrim",
+        "RTrim",
+        "LCase",
+        "UCase",
+        "PCase",
+        "Left",
+        "Right",
+        "Mid",
+        "Len",
+        "Replace",
+        "Word",
+        "InStr",
+        "InStrRev",
+        "ConvertToUTF8Hex",
+        "EscapeDNComponent",
+    }
+)
 
 
 def schema_type(dtype: pl.DataType) -> tuple[VType, bool] | None:
@@ -133,12 +154,27 @@ class Compiler:
             self.element_attr = {}
         if body.multi:
             return None
+        maybe_null = not self._never_null(node)
         if body.error is None:
-            return Lowered(source.expr.list.eval(body.expr), body.type, True, null_items=True)
+            return Lowered(source.expr.list.eval(body.expr), body.type, True, null_items=maybe_null)
         packed = source.expr.list.eval(pl.struct(body.expr.alias("v"), body.error.alias("e")))
         values = packed.list.eval(pl.element().struct.field("v"))
         errors = packed.list.eval(pl.element().struct.field("e")).list.drop_nulls().list.first()
         return Lowered(values, body.type, True, errors, null_items=True)
+
+    def _never_null(self, node: n.Node) -> bool:
+        """True when a fused region cannot produce NULL for a value (so no NULL elements to drop)."""
+        if isinstance(node, n.String | n.Number | n.Boolean | n.Parameter | n.Attribute | n.EnumWord):
+            return True
+        if isinstance(node, n.Constant):
+            return node.name == "CRLF"
+        if isinstance(node, n.BinaryOp):
+            if node.op == "&":
+                return self._never_null(node.left) or self._never_null(node.right)
+            return self._never_null(node.left) and self._never_null(node.right)
+        if isinstance(node, n.Call) and node.name in NEVER_NULL:
+            return all(self._never_null(arg) for arg in node.args)
+        return False
 
     def _multi_attribute(self, name: str) -> bool:
         if self.schema is None or name not in self.schema:
@@ -623,7 +659,7 @@ class Compiler:
         assert isinstance(arg, n.String)
         column = self.column(arg.value, node)
         if column.multi:
-            count = column.expr.list.drop_nulls().list.len().cast(pl.Int64).fill_null(0)
+            count = column.expr.list.len().cast(pl.Int64).fill_null(0)
         else:
             count = column.expr.is_not_null().cast(pl.Int64)
         return self.frame_value(Lowered(count, "num"), env)

@@ -116,13 +116,17 @@ def _list_rev(dn: pl.Expr, n: pl.Expr, dc: bool) -> pl.Expr:
     if dc:
         e = pl.element()
         parts = parts.list.eval(
-            e.filter(e.str.splitn("=", 2).struct.field("field_0").str.strip_chars(" ").str.to_lowercase() != "dc")
+            e.filter(
+                e.str.splitn("=", 2).struct.field("field_0").str.strip_chars(" ").str.to_lowercase() != "dc"
+            )
         )
     picked = pl.when(n >= 1).then(parts.list.get(-n, null_on_oob=True))
     return _restore_value(picked)
 
 
-def dncomponentrev_lower(ctx: CompileContext, dn: Lowered, n: Lowered, option: Lowered | None = None) -> Lowered:
+def dncomponentrev_lower(
+    ctx: CompileContext, dn: Lowered, n: Lowered, option: Lowered | None = None
+) -> Lowered:
     dc = option is not None and option.const == "DC"
     if not (n.is_const and isinstance(n.const, int) and 1 <= n.const <= 64):
         return Lowered(_list_rev(dn.expr, n.expr, dc), "str")

@@ -112,6 +112,26 @@ def instr_lower(
     hay, needle = s.expr, find.expr
     if compare is not None and compare.const == "vbTextCompare":
         hay, needle = hay.str.to_lowercase(), needle.str.to_lowercase()
+    if (
+        (start is None or (start.is_const and start.const == 1))
+        and find.is_const
+        and find.const
+        and not hay.meta.is_column()
+    ):
+        # A computed haystack would be evaluated once per reference (no shared subexpressions under
+        # when/then); splitn reads it once.
+        parts = hay.str.splitn(
+            str(find.const).lower()
+            if compare is not None and compare.const == "vbTextCompare"
+            else str(find.const),
+            2,
+        )
+        position = parts.struct.field("field_0").str.len_chars().cast(pl.Int64) + 1
+        return _num(
+            pl.when(parts.struct.field("field_1").is_not_null())
+            .then(position)
+            .otherwise(pl.when(hay.is_not_null()).then(pl.lit(0, dtype=pl.Int64)))
+        )
     if start is None or (start.is_const and start.const == 1):
         found = char_find(hay, needle)
         value = pl.when(needle == "").then(pl.lit(1, dtype=pl.Int64)).otherwise((found + 1).fill_null(0))
