@@ -7,6 +7,7 @@ timed on a sample of rows and its rate extrapolated (stated in the output). The 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -17,7 +18,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transforms.expressions import compile_expression, evaluate, parse
+from transforms.expressions import ExpressionRuntimeError, compile_expression, evaluate, parse
 
 CLOUD_FILTERED = (
     'IIF(IsPresent([isCriticalSystemObject]) || IsPresent([sAMAccountName]) = False || [sAMAccountName] = "SUPPORT_388945a0"'
@@ -255,13 +256,10 @@ def main() -> None:
     nodes = {name: parse(text) for name, text in EXPRESSIONS.items()}
     sample_rows = df.head(sample).to_dicts()
     started = time.perf_counter()
-    mismatches = 0
     for row in sample_rows:
         for node in nodes.values():
-            try:
+            with contextlib.suppress(ExpressionRuntimeError):  # a per-object Error() is a result too
                 evaluate(node, row, params=PARAMS, schema=schema)
-            except Exception:
-                mismatches += 0
     reference_s = time.perf_counter() - started
     reference_rate = sample / reference_s
     vectorized_rate = rows / vectorized_s
