@@ -346,9 +346,46 @@ class Compiler:
         return self.apply(node, [operand], [True], body)
 
     def compile_BinaryOp(self, node: n.BinaryOp, env: Env) -> Lowered:
+        test = self.instr_test(node, env)
+        if test is not None:
+            return test
         left = self.compile(node.left, env)
         right = self.compile(node.right, env)
         return self.apply(node, [left, right], [True, True], lambda args: self.binary(node, args[0], args[1]))
+
+    def instr_test(self, node: n.BinaryOp, env: Env) -> Lowered | None:
+        """``InStr(x,"lit")=1`` is starts_with and ``InStr(x,"lit")>0`` is contains (the default rules'
+        idioms): same results, without computing a position."""
+        call, bound = node.left, node.right
+        if not (
+            isinstance(call, n.Call)
+            and call.name == "InStr"
+            and len(call.args) == 2
+            and isinstance(bound, n.Number)
+        ):
+            return None
+        needle = call.args[1]
+        if not (isinstance(needle, n.String) and needle.value):
+            return None
+        if (node.op, bound.value) == ("=", 1):
+            test = "starts_with"
+        elif (node.op, bound.value) == (">", 0):
+            test = "contains"
+        else:
+            return None
+        hay = self.compile(call.args[0], env)
+        text = needle.value
+
+        def body(args: list[Lowered]) -> Lowered:
+            value = self.coerce(args[0], "str", call.args[0], "InStr argument string")
+            expr = (
+                value.expr.str.starts_with(text)
+                if test == "starts_with"
+                else value.expr.str.contains(text, literal=True)
+            )
+            return Lowered(expr, "bool", error=value.error)
+
+        return self.apply(node, [hay], [True], body)
 
     def binary(self, node: n.BinaryOp, a: Lowered, b: Lowered) -> Lowered:
         op = node.op

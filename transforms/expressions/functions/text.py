@@ -259,6 +259,21 @@ def mid_ref(ctx: EvalContext, s: str | None, start: int | None, n: Any = _ABSENT
 
 def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None = None) -> Lowered:
     text = s.expr.fill_null("")
+    if (
+        start.is_const
+        and isinstance(start.const, int)
+        and 1 <= start.const <= 64
+        and (n is None or (n.is_const and isinstance(n.const, int) and 1 <= n.const <= 64))
+    ):
+        # One regular expression reads the text once (a computed text is not re-evaluated per use);
+        # with fewer than ``start`` characters it does not match and the text stays as it is.
+        # Counts stay small because the regex engine unrolls counted repetitions.
+        count = f"{{1,{n.const}}}" if n is not None else "+"
+        return _str(text.str.replace(rf"(?s)^.{{{start.const - 1}}}(.{count}).*$", "${1}"))
+    return _mid_general(text, start, n)
+
+
+def _mid_general(text: pl.Expr, start: Lowered, n: Lowered | None) -> Lowered:
     begin = start.expr
     length = text.str.len_chars().cast(pl.Int64)
     chain: Any = pl.when(begin.is_null()).then(_NULL_STR)
