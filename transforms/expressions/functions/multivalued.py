@@ -8,7 +8,7 @@ from transforms.expressions.context import CompileContext, EvalContext
 from transforms.expressions.elementwise import map_lists
 from transforms.expressions.errors import ExpressionRuntimeError
 from transforms.expressions.functions.registry import FunctionSpec, p, register
-from transforms.expressions.lowered import Lowered, error_when, first_error
+from transforms.expressions.lowered import Lowered, error_when
 
 FAMILY = "multivalued"
 _CASE = ("CaseSensitive", "CaseInsensitive")
@@ -165,7 +165,6 @@ def split_lower(
     return Lowered(value, "str", multi=True)
 
 
-_ = first_error
 register(
     FunctionSpec(
         "Contains",
