@@ -7,7 +7,7 @@ import string
 from typing import Any
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.expressions.harness import load_cases
@@ -198,12 +198,12 @@ def typed(kind: str, depth: int) -> st.SearchStrategy[str]:
     return st.one_of(base, *choices[kind])
 
 
-def _python(value: Any) -> Any:
-    return value
-
-
+# No shrinking: each example compiles and runs a frame, and shrinking a failure took minutes.
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=60,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.sampled_from(["str", "num", "bool", "mv"]).flatmap(lambda k: typed(k, 3)), ROWS)
 def test_compiled_and_reference_agree(text: str, rows: list[dict[str, Any]]) -> None:

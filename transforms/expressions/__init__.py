@@ -195,7 +195,11 @@ def evaluate(
     from transforms.expressions.context import EvalContext
     from transforms.expressions.reference import Evaluator
 
-    source, node = _source_and_node(text_or_node)
+    source: str | Node
+    if isinstance(text_or_node, str):
+        source, node = text_or_node, parse(text_or_node)
+    else:
+        source, node = text_or_node, text_or_node
     ctx = EvalContext()
     if now is not None:
         ctx.now = now

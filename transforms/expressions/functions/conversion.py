@@ -6,7 +6,6 @@ import base64
 import binascii
 import re
 import uuid
-from datetime import datetime
 from functools import lru_cache
 
 import polars as pl
@@ -358,4 +357,3 @@ register(
     )
 )
 register(FunctionSpec("CBin", FAMILY, (p("value", "num"), p("bytes", "num")), "bin", cbin_ref, cbin_lower))
-_ = datetime  # dt values pass through CDate untouched
