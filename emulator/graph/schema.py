@@ -196,5 +196,6 @@ COLLECTIONS: Final[dict[str, str]] = {
 }
 SOFT_DELETED_KINDS: Final = frozenset({"user", "group"})
 
+ON_PREM_EXTENSION_KEYS: Final = frozenset(f"extensionAttribute{i}" for i in range(1, 16))
 MAILNICKNAME_FORBIDDEN: Final = set('@()\\[]";:<>, ')
 UPN_PREFIX_ALLOWED: Final = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.-_!#^~")

@@ -381,7 +381,7 @@ def test_service_errors_map_to_export_error_types(connector: AadConnector) -> No
     )
     assert out.sort("_mv_id")["error_type"].to_list() == [
         "IdentityDataValidationFailed",
-        "UnsupportedObjectType",
+        "UnsupportedGroupType",  # refused before any request: Graph creates security / M365 groups only
         "AttributeNotWritable",
     ]
     assert out["transient"].to_list() == [False, False, False]
