@@ -200,6 +200,7 @@ class ExportStats:
     lookups: int = 0
     hard_matches: int = 0
     soft_matches: int = 0
+    extensions_registered: int = 0
 
 
 class ExportRun:
@@ -412,6 +413,7 @@ class ExportRun:
                 )
                 continue
             self.registered_extensions.append(full)
+            self.stats.extensions_registered += 1
             log.info("registered directory extension %s on the schema app", full)
         return failed
 
