@@ -181,6 +181,12 @@ class GraphApi:
 
     def create(self, req: ApiRequest, args: list[str], base: str) -> ApiResponse:
         kind = COLLECTIONS[args[0]]
+        if kind == "device":
+            # Graph v1.0 creates devices for delegated callers only (Directory.AccessAsUser.All and an
+            # Intune or Windows 365 Administrator); every token of the emulator is an application token.
+            raise GraphError(
+                403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+            )
         obj = self.d.create(kind, self._body(req))
         return ApiResponse(
             201,

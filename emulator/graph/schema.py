@@ -105,8 +105,8 @@ DEVICE_PROPS: Final[dict[str, Prop]] = {
     "extensionAttributes": Prop("obj"),
     "operatingSystem": Prop("str", 64),
     "operatingSystemVersion": Prop("str", 64),
-    "trustType": Prop("str", 32),
     "createdDateTime": _ro("str"),
+    "trustType": _ro("str"),  # set by device registration; read-only for Graph clients
     "onPremisesLastSyncDateTime": _ro("str"),
     "onPremisesSecurityIdentifier": _ro("str"),
     "onPremisesSyncEnabled": _ro("bool"),

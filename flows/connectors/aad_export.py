@@ -23,7 +23,9 @@ How a plan is read (PENDING_EXPORT_SCHEMA rows):
   SHA-256 of the public key, UTF-16LE, base64) as Entra's device registration writes it;
 * objects Graph v1.0 cannot create fail with a named error and no request: contacts
   (``UnsupportedObjectType``), mail-enabled groups and groups that are neither security nor Microsoft
-  365 groups (``UnsupportedGroupType``).
+  365 groups (``UnsupportedGroupType``), devices under an application credential
+  (``UnsupportedObjectType``: Graph creates devices for delegated callers only; existing devices are
+  updated and deleted normally).
 
 Requests travel 20 per ``$batch``, paced to the tenant's write budget. A create whose response was
 lost is never blindly repeated: the object is first looked up by its anchor (``onPremisesImmutableId``
@@ -98,6 +100,12 @@ def generate_password(length: int = 24) -> str:
 
 
 _X509_PREFIX = "X509:<SHA1-TP-PUBKEY>"
+APP_ONLY_CREDENTIALS = frozenset({"client_secret", "certificate", "managed_identity"})
+DEVICE_CREATE_MESSAGE = (
+    "Microsoft Graph v1.0 creates devices only for a signed-in user (delegated Directory.AccessAsUser.All "
+    "with the Intune or Windows 365 Administrator role), never for an application: hybrid-joined devices "
+    "register themselves and join on deviceId"
+)
 
 
 def alternative_security_ids(value: Any) -> list[dict[str, Any]]:
@@ -339,6 +347,9 @@ class ExportRun:
             if reason is not None:
                 obj.fail("UnsupportedGroupType", reason)
                 return
+        if obj.object_type == "device" and creating and self.settings.credential_kind in APP_ONLY_CREDENTIALS:
+            obj.fail("UnsupportedObjectType", DEVICE_CREATE_MESSAGE)
+            return
         obj.attrs = out
 
     async def _ensure_extensions(self, objects: list[TargetObject]) -> None:
@@ -599,6 +610,8 @@ class ExportRun:
                     return [lookup]
             if obj.object_type == "user" and target in SOFT_MATCH_TARGETS:
                 return self._soft_lookup(op, target)
+        if op.kind == "create" and obj.object_type == "device" and resp.status == 403:
+            message = f"{message} ({DEVICE_CREATE_MESSAGE})"
         obj.fail(error_type_for(resp.status, code, message, target), f"{op.method} {op.url}: {message}")
         return []
 

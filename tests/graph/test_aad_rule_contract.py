@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import polars as pl
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,7 +24,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
 from emulator.graph import FaultConfig, RunningEmulator
+from emulator.graph.errors import GraphError as EmulatorGraphError
 from flows.connectors.aad import AadConnector
+from flows.connectors.aad_export import alternative_security_ids
 from tests.graph.conftest import group_attrs, plan, settings_for, uid, user_attrs
 
 
@@ -450,22 +453,10 @@ def test_manager_is_set_as_a_reference_and_cleared_with_null(
 
 
 def test_device_certificates_become_graph_alternative_security_ids(
-    connector: AadConnector, emulator: RunningEmulator, graph_http: httpx.Client
+    connector: AadConnector, emulator: RunningEmulator
 ) -> None:
     der = certificate_der("PC-01")
-    device_id = str(uuid.uuid4())
-    attrs = {
-        "accountEnabled": True,
-        "alternativeSecurityIds": [{"base64": base64.b64encode(der).decode()}],
-        "deviceId": device_id,
-        "displayName": "PC-01",
-        "operatingSystem": "Windows",
-        "operatingSystemVersion": "10.0",
-    }
-    out = _ok(
-        connector.export(plan({"mv_id": f"d{device_id}", "type": "device", "op": "add", "attrs": attrs}))
-    )
-    [alt] = emulator.directory.objects[out["_anchor"][0]].props["alternativeSecurityIds"]
+    [alt] = alternative_security_ids([{"base64": base64.b64encode(der).decode()}])
     assert (alt["type"], alt["identityProvider"]) == (2, None)
     cert = x509.load_der_x509_certificate(der)
     spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
@@ -477,10 +468,25 @@ def test_device_certificates_become_graph_alternative_security_ids(
         + base64.b64encode(digest.finalize()).decode()
     )
     assert base64.b64decode(alt["key"]).decode("utf-16-le") == expected
+    # The converted value is what the (emulated) service accepts; the rules' raw shape is refused.
+    attrs = {
+        "accountEnabled": True,
+        "deviceId": str(uuid.uuid4()),
+        "displayName": "PC-01",
+        "operatingSystem": "Windows",
+        "operatingSystemVersion": "10.0",
+    }
+    emulator.directory.create("device", {**attrs, "alternativeSecurityIds": [alt]})
+    with pytest.raises(EmulatorGraphError) as refused:
+        emulator.directory.create(
+            "device",
+            {**attrs, "deviceId": str(uuid.uuid4()), "alternativeSecurityIds": [{"base64": "MAo="}]},
+        )
+    assert refused.value.status == 400
 
-    # Something that is not a certificate is a named error; Graph itself refuses the rules' raw shape.
+    # Something that is not a certificate is a named error, before anything is sent.
     bad = {**attrs, "deviceId": str(uuid.uuid4()), "alternativeSecurityIds": [{"base64": "bm90IGEgY2VydA=="}]}
+    before = emulator.app.stats.requests
     failed = connector.export(plan({"mv_id": "bad", "type": "device", "op": "add", "attrs": bad}))
     assert failed["error_type"].to_list() == ["InvalidAttributeValue"]
-    raw = {**attrs, "deviceId": str(uuid.uuid4())}
-    assert graph_http.post("devices", json=raw).status_code == 400
+    assert emulator.app.stats.requests == before
