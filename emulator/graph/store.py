@@ -409,6 +409,9 @@ class Directory:
                     )
                 if item is not None and (not isinstance(item, str) or len(item) > 1024):
                     raise bad_request(invalid, target=name)
+        elif name == "businessPhones" and len(value) > 1:
+            # The collection holds at most one number for users (Graph v1.0 reference).
+            raise bad_request(invalid, target=name)
         elif name == "alternativeSecurityIds":
             for item in value:
                 extra = set(item) - {"type", "key", "identityProvider"}

@@ -490,3 +490,70 @@ def test_device_certificates_become_graph_alternative_security_ids(
     failed = connector.export(plan({"mv_id": "bad", "type": "device", "op": "add", "attrs": bad}))
     assert failed["error_type"].to_list() == ["InvalidAttributeValue"]
     assert emulator.app.stats.requests == before
+
+
+# ---- configuration -------------------------------------------------------------------------------
+
+
+def test_extension_names_from_the_configuration() -> None:
+    from flows.config import AadConnectorConfig
+    from flows.connectors.aad_settings import AadSettings
+
+    other = "extension_" + "ab" * 16 + "_sourceAnchor"
+    config = AadConnectorConfig(
+        name="aad",
+        kind="aad",
+        tenant_id="t",
+        client_id="c",
+        client_secret="env:X",
+        extension_app_id="0bd8a4ad-6f0b-4b49-9bb0-0dbe5fd1bc52",
+        extension_names={"forestsyncSourceAnchor": other},
+    )
+    settings = AadSettings.from_config(config)
+    assert settings.anchor_attribute("group") == other
+    assert settings.extension_full_name("forestsyncSourceAnchor") == other
+    assert settings.extension_full_name("mail") == "extension_0bd8a4ad6f0b4b499bb00dbe5fd1bc52_mail"
+    bare = AadSettings.from_config(
+        config.model_copy(update={"extension_app_id": None, "extension_names": None})
+    )
+    assert bare.extension_full_name("mail") is None
+    assert bare.anchor_attribute("group") is None
+
+
+def test_a_delta_import_carries_changed_extension_values_under_their_short_names(
+    new_emulator: Callable[..., RunningEmulator],
+) -> None:
+    emu = new_emulator(seed=13)
+    conn = AadConnector(settings_for(emu, extension_app_id=emu.client_id, object_types=("user",)))
+    t = uid()
+    out = _ok(
+        conn.export(
+            plan(
+                {
+                    "mv_id": t,
+                    "type": "user",
+                    "op": "add",
+                    "attrs": user_attrs(t, extension_onPremisesDomainName="a.example"),
+                }
+            )
+        )
+    )
+    marks = conn.full_import().watermarks
+    _ok(
+        conn.export(
+            plan(
+                {
+                    "mv_id": t,
+                    "anchor": out["_anchor"][0],
+                    "type": "user",
+                    "op": "update",
+                    "attrs": {"extension_onPremisesDomainName": ("a.example", "b.example")},
+                }
+            )
+        )
+    )
+    [batch] = conn.delta_import(marks).batches
+    assert batch.partial
+    assert batch.frame.filter(pl.col("_anchor") == out["_anchor"][0])[
+        "extension_onPremisesDomainName"
+    ].to_list() == ["b.example"]
