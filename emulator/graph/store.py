@@ -550,6 +550,8 @@ class Directory:
         for name in [k for k, v in changes.items() if v is None]:
             new_props.pop(name, None)
         new_props.pop("passwordProfile", None)
+        if kind == "group" and {"mailEnabled", "securityEnabled", "groupTypes"} & set(changes):
+            self._check_group_kind(new_props)  # a security group cannot become a distribution group
         synced = bool(new_props.get("onPremisesImmutableId"))
         if kind == "user" and "userPrincipalName" in changes:
             self._check_upn(new_props, synced=synced)

@@ -557,3 +557,28 @@ def test_a_delta_import_carries_changed_extension_values_under_their_short_names
     assert batch.frame.filter(pl.col("_anchor") == out["_anchor"][0])[
         "extension_onPremisesDomainName"
     ].to_list() == ["b.example"]
+
+
+def test_emulator_refuses_turning_a_security_group_mail_enabled(graph_http: httpx.Client) -> None:
+    t = uid()
+    created = graph_http.post(
+        "groups", json={"displayName": t, "mailNickname": t, "mailEnabled": False, "securityEnabled": True}
+    )
+    assert created.status_code == 201
+    resp = graph_http.patch(f"groups/{created.json()['id']}", json={"mailEnabled": True})
+    assert resp.status_code == 400
+    assert "security groups and Microsoft 365 groups" in resp.json()["error"]["message"]
+
+
+def test_emulator_refuses_more_than_one_business_phone(graph_http: httpx.Client) -> None:
+    t = uid()
+    body = {
+        "accountEnabled": True,
+        "displayName": t,
+        "mailNickname": t,
+        "userPrincipalName": f"{t}@contoso.com",
+        "passwordProfile": {"password": "Str0ng!Passw0rd"},
+        "businessPhones": ["+1 555 0100", "+1 555 0101"],
+    }
+    assert graph_http.post("users", json=body).status_code == 400
+    assert graph_http.post("users", json={**body, "businessPhones": ["+1 555 0100"]}).status_code == 201
