@@ -8,6 +8,7 @@ created object back to its metaverse object, with nothing left to export for the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.default_rules.world import (
 )
 from tests.graph.conftest import settings_for
 from tests.graph.test_aad_rule_contract import certificate_der
+from transforms.rules import SyncRule
 from transforms.schema import MV_ID, PENDING_EXPORT_SCHEMA
 from transforms.sync.engine import run_sync
 from transforms.sync.exports import apply_export_results, record_exports
@@ -39,12 +41,17 @@ CORP = Forest("corp", "contoso.com")
 AAD = "aad"
 
 
+@functools.cache
+def _rules() -> tuple[SyncRule, ...]:
+    return load_rule_set([RULES], {"user_matching": "objects-once"})
+
+
 def _sync(state: SyncState, forest: dict[str, list[dict[str, Any]]]) -> SyncResult:
     spaces = {t: frame(rows) for t, rows in forest.items()}
     state = replace(state, connector_spaces={**state.connector_spaces, CORP.name: spaces})
     return run_sync(
         state,
-        load_rule_set([RULES], {"user_matching": "objects-once"}),
+        _rules(),
         connectors={CORP.name: "ad", AAD: "aad"},
         params_by_connector={CORP.name: CORP.params()},
     )
