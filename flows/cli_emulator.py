@@ -85,6 +85,7 @@ def serve(
     # A local test credential of the emulator's own demo app, printed on purpose.
     typer.echo(f"Client secret  : {info['client_secret']}")
     typer.echo(f"CA certificate : {info['ca_cert_path']}")
+    typer.echo(f"Extension app  : {info['extension_app_id']} (extension_app_id of the aad connector)")
     typer.echo(json.dumps(info), err=False)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

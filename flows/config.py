@@ -103,6 +103,8 @@ class AadConnectorConfig(ConnectorBase):
     graph_url: str = "https://graph.microsoft.com/v1.0"
     ca_file: Path | None = None  # extra CA for a private endpoint (the emulator)
     extension_app_id: str | None = None  # tenant schema extension app (extension_<appId>_<name>)
+    # Optional full names of single extensions, {short: extension_<32 hex>_<short>}, overriding the app's.
+    extension_names: dict[str, str] | None = None
     block_soft_match: bool = False
     block_cloud_object_takeover_through_hard_match: bool = False
     soft_match_on_upn: bool = True

@@ -92,6 +92,8 @@ class RunningEmulator:
             "ca_cert_path": str(self.ca_cert_path),
             "client_certificate_path": str(self.client_certificate_path),
             "application_object_id": self.application_object_id,
+            # The demo app is also the tenant schema app: its appId is the connector's extension_app_id.
+            "extension_app_id": self.client_id,
         }
 
     def save(self) -> None:

@@ -78,6 +78,9 @@ class GraphApi:
             ("GET", rf"/groups/{oid}/members(?:/\$ref)?", self.list_members),
             ("POST", rf"/groups/{oid}/members/\$ref", self.add_member),
             ("DELETE", rf"/groups/{oid}/members/{oid}/\$ref", self.remove_member),
+            ("GET", rf"/users/{oid}/manager", self.get_manager),
+            ("PUT", rf"/users/{oid}/manager/\$ref", self.set_manager),
+            ("DELETE", rf"/users/{oid}/manager/\$ref", self.remove_manager),
             ("GET", rf"/{coll}/{oid}", self.get),
             ("PATCH", rf"/{coll}/{oid}", self.update),
             ("DELETE", rf"/{coll}/{oid}", self.delete),
@@ -178,6 +181,12 @@ class GraphApi:
 
     def create(self, req: ApiRequest, args: list[str], base: str) -> ApiResponse:
         kind = COLLECTIONS[args[0]]
+        if kind == "device":
+            # Graph v1.0 creates devices for delegated callers only (Directory.AccessAsUser.All and an
+            # Intune or Windows 365 Administrator); every token of the emulator is an application token.
+            raise GraphError(
+                403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+            )
         obj = self.d.create(kind, self._body(req))
         return ApiResponse(
             201,
@@ -240,6 +249,29 @@ class GraphApi:
 
     def remove_member(self, req: ApiRequest, args: list[str], base: str) -> ApiResponse:
         self.d.remove_member(args[0], args[1])
+        return ApiResponse(204)
+
+    # ---- manager ---------------------------------------------------------------------------------
+
+    def get_manager(self, req: ApiRequest, args: list[str], base: str) -> ApiResponse:
+        user = self._resolve("user", args[0])
+        manager_id = self.d.managers.get(user.id)
+        if manager_id is None or manager_id not in self.d.objects:
+            raise not_found(f"manager of {user.id}")
+        select = parse_select(req.query.get("$select"))
+        return ApiResponse(200, self.d.render(self.d.objects[manager_id], select, with_type=True))
+
+    def set_manager(self, req: ApiRequest, args: list[str], base: str) -> ApiResponse:
+        ref = self._body(req).get("@odata.id")
+        if not isinstance(ref, str):
+            raise bad_request("The request body must carry '@odata.id'.")
+        user = self._resolve("user", args[0])
+        self.d.set_manager(user.id, ref_id(ref))
+        return ApiResponse(204)
+
+    def remove_manager(self, req: ApiRequest, args: list[str], base: str) -> ApiResponse:
+        user = self._resolve("user", args[0])
+        self.d.remove_manager(user.id)
         return ApiResponse(204)
 
     # ---- delta -----------------------------------------------------------------------------------

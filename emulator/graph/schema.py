@@ -105,8 +105,8 @@ DEVICE_PROPS: Final[dict[str, Prop]] = {
     "extensionAttributes": Prop("obj"),
     "operatingSystem": Prop("str", 64),
     "operatingSystemVersion": Prop("str", 64),
-    "trustType": Prop("str", 32),
     "createdDateTime": _ro("str"),
+    "trustType": _ro("str"),  # set by device registration; read-only for Graph clients
     "onPremisesLastSyncDateTime": _ro("str"),
     "onPremisesSecurityIdentifier": _ro("str"),
     "onPremisesSyncEnabled": _ro("bool"),
@@ -196,5 +196,6 @@ COLLECTIONS: Final[dict[str, str]] = {
 }
 SOFT_DELETED_KINDS: Final = frozenset({"user", "group"})
 
+ON_PREM_EXTENSION_KEYS: Final = frozenset(f"extensionAttribute{i}" for i in range(1, 16))
 MAILNICKNAME_FORBIDDEN: Final = set('@()\\[]";:<>, ')
 UPN_PREFIX_ALLOWED: Final = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.-_!#^~")

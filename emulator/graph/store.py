@@ -17,6 +17,7 @@ Two write paths exist, as in the service:
 
 from __future__ import annotations
 
+import base64
 import bisect
 import copy
 import json
@@ -36,6 +37,7 @@ from emulator.graph.schema import (
     EXTENSION_TARGET,
     MAILNICKNAME_FORBIDDEN,
     ODATA_TYPE,
+    ON_PREM_EXTENSION_KEYS,
     PROPS_BY_KIND,
     REQUIRED_ON_CREATE,
     RESOURCE_NAME,
@@ -157,6 +159,14 @@ def _password_ok(password: str) -> bool:
     return 8 <= len(password) <= 256 and classes >= 3
 
 
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return bool(text)
+
+
 def _smtp_addresses(props: dict[str, Any]) -> set[str]:
     out: set[str] = set()
     mail = props.get("mail")
@@ -198,6 +208,7 @@ class Directory:
         self.logs: dict[str, ChangeLog] = {kind: ChangeLog() for kind in PROPS_BY_KIND}
         self.member_events: dict[str, list[tuple[int, str, bool]]] = {}
         self.member_of: dict[str, set[str]] = {}
+        self.managers: dict[str, str] = {}  # user id -> manager id (the manager navigation property)
         self.noop_updates = 0
         self._unique: dict[str, dict[str, str]] = {
             "userPrincipalName": {},
@@ -362,6 +373,7 @@ class Directory:
                 raise bad_request(
                     f"Invalid value specified for property '{name}' of resource '{resource}'.", target=name
                 )
+            self._check_complex(kind, name, value)
             clean[name] = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
         if creating:
             for name in REQUIRED_ON_CREATE.get(kind, ()):
@@ -382,6 +394,31 @@ class Directory:
                     "The specified password does not comply with password complexity requirements."
                 )
         return clean
+
+    @staticmethod
+    def _check_complex(kind: str, name: str, value: Any) -> None:
+        """The shapes of the complex properties forestsync writes, as Graph v1.0 declares them."""
+        resource = RESOURCE_NAME[kind]
+        invalid = f"Invalid value specified for property '{name}' of resource '{resource}'."
+        if name == "onPremisesExtensionAttributes":
+            for key, item in value.items():
+                if key not in ON_PREM_EXTENSION_KEYS:
+                    raise bad_request(
+                        f"Property '{key}' does not exist as a declared property or extension property.",
+                        target=name,
+                    )
+                if item is not None and (not isinstance(item, str) or len(item) > 1024):
+                    raise bad_request(invalid, target=name)
+        elif name == "businessPhones" and len(value) > 1:
+            # The collection holds at most one number for users (Graph v1.0 reference).
+            raise bad_request(invalid, target=name)
+        elif name == "alternativeSecurityIds":
+            for item in value:
+                extra = set(item) - {"type", "key", "identityProvider"}
+                kind_ok = isinstance(item.get("type"), int) and not isinstance(item.get("type"), bool)
+                key = item.get("key")
+                if extra or not kind_ok or not isinstance(key, str) or not _is_base64(key):
+                    raise bad_request(invalid, target=name)
 
     def _validate_extension(self, kind: str, name: str, value: Any) -> Any:
         ext = self.extensions.get(name)
@@ -504,9 +541,17 @@ class Directory:
         if binds and kind != "group":
             raise bad_request("Property 'members@odata.bind' is only supported on groups.")
         new_props = {**obj.props, **changes}
+        nested = changes.get("onPremisesExtensionAttributes")
+        if isinstance(nested, dict):
+            # Graph merges a complex value's keys on PATCH: the keys sent change, null clears one.
+            merged = {**(obj.props.get("onPremisesExtensionAttributes") or {}), **nested}
+            new_props["onPremisesExtensionAttributes"] = {k: v for k, v in merged.items() if v is not None}
+            changes["onPremisesExtensionAttributes"] = new_props["onPremisesExtensionAttributes"]
         for name in [k for k, v in changes.items() if v is None]:
             new_props.pop(name, None)
         new_props.pop("passwordProfile", None)
+        if kind == "group" and {"mailEnabled", "securityEnabled", "groupTypes"} & set(changes):
+            self._check_group_kind(new_props)  # a security group cannot become a distribution group
         synced = bool(new_props.get("onPremisesImmutableId"))
         if kind == "user" and "userPrincipalName" in changes:
             self._check_upn(new_props, synced=synced)
@@ -581,6 +626,9 @@ class Directory:
                 self._unlink(group, obj.id, self._touch(group))
         for member_id in obj.members or {}:
             self.member_of.get(member_id, set()).discard(obj.id)
+        self.managers.pop(obj.id, None)
+        for report_id in [u for u, m in self.managers.items() if m == obj.id]:
+            del self.managers[report_id]
         self._unindex(obj)
         del self.objects[obj.id]
         del self._by_kind[obj.kind][obj.id]
@@ -687,6 +735,24 @@ class Directory:
                 net[member_id] = added
         return list(net.items())
 
+    # ---- manager ---------------------------------------------------------------------------------
+
+    def set_manager(self, user_id: str, manager_id: str) -> None:
+        user = self.get(user_id, "user")
+        manager = self.get(manager_id)
+        if manager.kind not in ("user", "orgContact") or manager.id == user.id:
+            raise bad_request("Invalid value specified for property 'manager' of resource 'User'.")
+        if self.managers.get(user.id) == manager.id:
+            self.noop_updates += 1
+        self.managers[user.id] = manager.id
+        self._touch(user)
+
+    def remove_manager(self, user_id: str) -> None:
+        user = self.get(user_id, "user")
+        if self.managers.pop(user.id, None) is None:
+            raise not_found(f"manager of {user.id}")
+        self._touch(user)
+
     # ---- applications and extension properties ------------------------------------------------
 
     def add_application(self, app_id: str, display_name: str) -> Application:
@@ -752,6 +818,7 @@ class Directory:
             "extensions": [{**e.view(), "appObjectId": e.app_object_id} for e in self.extensions.values()],
             "logs": {kind: log.entries for kind, log in self.logs.items()},
             "member_events": self.member_events,
+            "managers": self.managers,
         }
 
     @classmethod
@@ -802,6 +869,7 @@ class Directory:
             for seq, object_id in entries:
                 log.touch(seq, object_id)
         d.member_events = {k: [(s, m, a) for s, m, a in v] for k, v in data["member_events"].items()}
+        d.managers = dict(data.get("managers", {}))
         return d
 
     def save(self, path: Path) -> None:

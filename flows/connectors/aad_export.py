@@ -10,7 +10,22 @@ How a plan is read (PENDING_EXPORT_SCHEMA rows):
 * ``members`` rows (groups) carry JSON arrays of member references, old and new: each reference is a
   target object id, or ``{"_mv_id": "..."}`` for an object created in the same export; the connector
   sends the difference: adds in ``members@odata.bind`` chunks of 20, removes one ``$ref`` each;
-* a user create gets a generated strong password (``passwordProfile``) that is never stored or logged.
+* a user create gets a generated strong password (``passwordProfile``) that is never stored or logged;
+* ``extension_<name>`` (not already ``extension_<32 hex>_<name>``) is the directory extension
+  ``extension_<appId>_<name>`` of the schema app (``extension_app_id``; ``extension_names`` overrides);
+  every extension the plan uses is registered on the app before the first write (once per run);
+  without a schema app such objects fail with ``ExtensionAppNotConfigured``;
+* ``onPremisesExtensionAttributes.extensionAttributeN`` rows fold into the nested
+  ``onPremisesExtensionAttributes`` object (an update sends only the changed keys, null clears one);
+* ``manager`` (users) is a reference like a member: ``PUT .../manager/$ref``, null removes it;
+* ``alternativeSecurityIds`` (devices) carries DER certificates (``{"base64": ...}`` or base64 text):
+  each becomes a Graph ``alternativeSecurityId`` (type 2, key ``X509:<SHA1-TP-PUBKEY>`` + thumbprint +
+  SHA-256 of the public key, UTF-16LE, base64) as Entra's device registration writes it;
+* objects Graph v1.0 cannot create fail with a named error and no request: contacts
+  (``UnsupportedObjectType``), mail-enabled groups and groups that are neither security nor Microsoft
+  365 groups (``UnsupportedGroupType``), devices under an application credential
+  (``UnsupportedObjectType``: Graph creates devices for delegated callers only; existing devices are
+  updated and deleted normally).
 
 Requests travel 20 per ``$batch``, paced to the tenant's write budget. A create whose response was
 lost is never blindly repeated: the object is first looked up by its anchor (``onPremisesImmutableId``
@@ -21,6 +36,7 @@ for users), which also gives hard matching; a conflict on UPN / SMTP address lea
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import secrets
@@ -33,7 +49,14 @@ from urllib.parse import quote
 import polars as pl
 
 from flows.connectors.aad_import import COLLECTION
-from flows.connectors.aad_settings import AadSettings
+from flows.connectors.aad_settings import (
+    EXTENSION_DEFS,
+    ON_PREM_EXTENSION_ATTRIBUTES,
+    ON_PREM_EXTENSION_KEYS,
+    AadSettings,
+    ExtensionDef,
+    extension_short_name,
+)
 from flows.connectors.graph_client import (
     MAX_BATCH,
     GraphClient,
@@ -76,6 +99,68 @@ def generate_password(length: int = 24) -> str:
             return "".join(chars)
 
 
+_X509_PREFIX = "X509:<SHA1-TP-PUBKEY>"
+APP_ONLY_CREDENTIALS = frozenset({"client_secret", "certificate", "managed_identity"})
+DEVICE_CREATE_MESSAGE = (
+    "Microsoft Graph v1.0 creates devices only for a signed-in user (delegated Directory.AccessAsUser.All "
+    "with the Intune or Windows 365 Administrator role), never for an application: hybrid-joined devices "
+    "register themselves and join on deviceId"
+)
+
+
+def alternative_security_ids(value: Any) -> list[dict[str, Any]]:
+    """Graph ``alternativeSecurityId`` objects for device certificates (``{"base64": DER}`` or base64 DER).
+
+    The key is what Entra's device registration stores for a certificate-identified device:
+    ``X509:<SHA1-TP-PUBKEY>`` + the certificate's SHA-1 thumbprint (hex) + the base64 SHA-256 of its
+    public key, as UTF-16LE, base64-encoded. Values already in Graph's shape pass unchanged.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    items = value if isinstance(value, list) else [value]
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, dict) and "key" in item and "type" in item:
+            out.append(dict(item))
+            continue
+        text = item.get("base64") if isinstance(item, dict) else item
+        if not isinstance(text, str):
+            raise ValueError(f"expected a base64 DER certificate, not {type(item).__name__}")
+        try:
+            der = base64.b64decode(text, validate=True)
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise ValueError(f"not a DER X.509 certificate ({exc})") from None
+        thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
+        spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        digest = hashes.Hash(hashes.SHA256())
+        digest.update(spki)
+        key_hash = base64.b64encode(digest.finalize()).decode()
+        key = base64.b64encode((_X509_PREFIX + thumbprint + key_hash).encode("utf-16-le")).decode()
+        out.append({"type": 2, "identityProvider": None, "key": key})
+    return out
+
+
+def unsupported_group(body: dict[str, Any], *, creating: bool) -> str | None:
+    """Why Graph v1.0 cannot create (or turn a group into) this kind of group, or None."""
+    unified = "Unified" in (body.get("groupTypes") or [])
+    if unified:
+        return None
+    if body.get("mailEnabled") is True:
+        return (
+            "Microsoft Graph v1.0 can only create security groups and Microsoft 365 groups: "
+            "distribution groups and mail-enabled security groups cannot be created or changed through it"
+        )
+    if creating and body.get("securityEnabled") is not True:
+        return (
+            "Microsoft Graph v1.0 can only create security groups and Microsoft 365 groups: "
+            "a group that is neither security-enabled nor a Microsoft 365 group cannot be created"
+        )
+    return None
+
+
 def _odata_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -90,6 +175,9 @@ class TargetObject:
     attrs: dict[str, Any]
     members_new: list[Any] | None = None
     members_old: list[Any] | None = None
+    manager: Any = None  # the new manager reference when ``manager_set``
+    manager_set: bool = False
+    extensions: dict[str, str] = field(default_factory=dict)  # short name -> full name used
     error: tuple[str, str, bool] | None = None  # error_type, message, transient
     done: bool = False
 
@@ -120,6 +208,7 @@ class ExportStats:
     lookups: int = 0
     hard_matches: int = 0
     soft_matches: int = 0
+    extensions_registered: int = 0
 
 
 class ExportRun:
@@ -130,6 +219,7 @@ class ExportRun:
         self.settings = settings
         self.stats = ExportStats()
         self.anchor_by_mv: dict[str, str] = {}
+        self.registered_extensions: list[str] = []  # full names this run registered on the schema app
 
     # ---- plan -> objects -------------------------------------------------------------------------
 
@@ -175,15 +265,168 @@ class ExportRun:
     async def run(self, plan: pl.DataFrame, connector: str) -> pl.DataFrame:
         objects = self.objects_from_plan(plan)
         self.stats.objects = len(objects)
+        for obj in objects:
+            self._prepare(obj)
+        await self._ensure_extensions(objects)
         first: list[Op] = []
         for obj in objects:
-            first.extend(self._initial_ops(obj))
+            if obj.error is None:
+                first.extend(self._initial_ops(obj))
         await self._drain(first)
         second: list[Op] = []
         for obj in objects:
             second.extend(self._member_ops(obj))
+            second.extend(self._manager_ops(obj))
         await self._drain(second)
         return self._results(objects, connector)
+
+    # ---- plan attributes -> Graph properties ------------------------------------------------------
+
+    def _prepare(self, obj: TargetObject) -> None:
+        """Turn the rule destinations of one object into Graph properties, or fail it with a named error."""
+        if obj.object_type not in COLLECTION:
+            obj.fail("UnsupportedObjectType", f"object type {obj.object_type!r} is not an Entra object type")
+            return
+        if obj.object_type not in WRITABLE_TYPES:
+            obj.fail(
+                "UnsupportedObjectType",
+                f"{COLLECTION[obj.object_type]} are read-only in Microsoft Graph v1.0: "
+                "it cannot create or change them",
+            )
+            return
+        if obj.op == "delete":
+            return
+        creating = obj.op == "add" and obj.anchor is None
+        out: dict[str, Any] = {}
+        nested: dict[str, Any] = {}
+        missing: list[str] = []
+        for name, value in obj.attrs.items():
+            short = extension_short_name(name)
+            if short is not None:
+                full = self.settings.extension_full_name(short)
+                if full is None:
+                    missing.append(name)
+                    continue
+                obj.extensions[short] = full
+                out[full] = value
+            elif name.startswith(ON_PREM_EXTENSION_ATTRIBUTES + "."):
+                key = name[len(ON_PREM_EXTENSION_ATTRIBUTES) + 1 :]
+                if obj.object_type != "user" or key not in ON_PREM_EXTENSION_KEYS:
+                    obj.fail("AttributeNotWritable", f"{name} is not a property of Graph {obj.object_type}s")
+                    return
+                nested[key] = value
+            elif name == "manager":
+                if obj.object_type != "user":
+                    obj.fail(
+                        "AttributeNotWritable", f"manager is not a reference of Graph {obj.object_type}s"
+                    )
+                    return
+                obj.manager, obj.manager_set = value, True
+            elif name == "alternativeSecurityIds" and obj.object_type == "device":
+                try:
+                    out[name] = None if value is None else alternative_security_ids(value)
+                except ValueError as exc:
+                    obj.fail("InvalidAttributeValue", f"alternativeSecurityIds: {exc}")
+                    return
+            else:
+                out[name] = value
+        if missing:
+            obj.fail(
+                "ExtensionAppNotConfigured",
+                f"{', '.join(sorted(missing))} need the tenant schema app: set extension_app_id of the "
+                "Entra connector (the appId whose directory extensions carry them)",
+            )
+            return
+        if nested:
+            if creating:
+                nested = {k: v for k, v in nested.items() if v is not None}
+            if nested or not creating:
+                out[ON_PREM_EXTENSION_ATTRIBUTES] = nested
+        if obj.object_type == "group":
+            reason = unsupported_group(out, creating=creating)
+            if reason is not None:
+                obj.fail("UnsupportedGroupType", reason)
+                return
+        if obj.object_type == "device" and creating and self.settings.credential_kind in APP_ONLY_CREDENTIALS:
+            obj.fail("UnsupportedObjectType", DEVICE_CREATE_MESSAGE)
+            return
+        obj.attrs = out
+
+    async def _ensure_extensions(self, objects: list[TargetObject]) -> None:
+        """Register every extension the plan uses on the schema app (once per run) before any write."""
+        wanted: dict[str, str] = {}
+        for obj in objects:
+            if obj.error is None:
+                wanted.update(obj.extensions)
+        # Overridden names belong to an app the configuration names: they are expected to exist.
+        wanted = {s: f for s, f in wanted.items() if s not in self.settings.extension_names}
+        if not wanted:
+            return
+        failed: dict[str, tuple[str, str]] = {}
+        try:
+            app_object_id = await self._schema_app_object_id()
+            if app_object_id is None:
+                failed = {
+                    s: (
+                        "ExtensionAppNotFound",
+                        f"no application with appId {self.settings.extension_app_id} in the tenant",
+                    )
+                    for s in wanted
+                }
+            else:
+                failed = await self._register_missing(app_object_id, wanted)
+        except GraphError as exc:
+            failed = {s: ("ExtensionPropertyNotRegistered", str(exc)) for s in wanted}
+        if not failed:
+            return
+        for obj in objects:
+            bad = sorted(s for s in obj.extensions if s in failed)
+            if bad and obj.error is None:
+                error_type, why = failed[bad[0]]
+                obj.fail(error_type, f"extension_{', extension_'.join(bad)} could not be registered: {why}")
+
+    async def _schema_app_object_id(self) -> str | None:
+        app_id = self.settings.extension_app_id or ""
+        flt = quote(f"appId eq {_odata_literal(app_id)}", safe="")
+        found = await self.graph.request("GET", f"applications?$filter={flt}&$select=id,appId")
+        apps = found.get("value", []) if isinstance(found, dict) else []
+        return str(apps[0]["id"]) if apps else None
+
+    async def _register_missing(
+        self, app_object_id: str, wanted: dict[str, str]
+    ) -> dict[str, tuple[str, str]]:
+        path = f"applications/{app_object_id}/extensionProperties"
+        existing = await self.graph.request("GET", path)
+        names = {str(e.get("name")) for e in (existing or {}).get("value", [])}
+        failed: dict[str, tuple[str, str]] = {}
+        for short, full in sorted(wanted.items()):
+            if full in names:
+                continue
+            definition = EXTENSION_DEFS.get(short, ExtensionDef())
+            body = {
+                "name": short,
+                "dataType": definition.data_type,
+                "targetObjects": list(definition.targets),
+                "isMultiValued": definition.multi_valued,
+            }
+            try:
+                created = await self.graph.request("POST", path, body=body)
+            except GraphError as exc:
+                # A POST retried after a lost response may find its own property: look again.
+                again = await self.graph.request("GET", path)
+                if full not in {str(e.get("name")) for e in (again or {}).get("value", [])}:
+                    failed[short] = ("ExtensionPropertyNotRegistered", str(exc))
+                continue
+            if str(created.get("name")) != full:
+                failed[short] = (
+                    "ExtensionPropertyNotRegistered",
+                    f"the schema app registered {created.get('name')!r}, not {full!r}",
+                )
+                continue
+            self.registered_extensions.append(full)
+            self.stats.extensions_registered += 1
+            log.info("registered directory extension %s on the schema app", full)
+        return failed
 
     def _initial_ops(self, obj: TargetObject) -> list[Op]:
         if obj.object_type not in COLLECTION:
@@ -222,6 +465,20 @@ class ExportRun:
             if isinstance(ref.get("_anchor"), str):
                 return str(ref["_anchor"])
         return None
+
+    def _manager_ops(self, obj: TargetObject) -> list[Op]:
+        if not obj.manager_set or obj.error is not None or obj.anchor is None:
+            return []
+        if obj.manager is None:
+            if obj.op == "add":
+                return []  # a new user has no manager to clear
+            return [Op(obj, "remove_manager", "DELETE", f"/users/{obj.anchor}/manager/$ref")]
+        manager = self._resolve(obj.manager)
+        if manager is None:
+            obj.fail("UnresolvedReference", "the manager reference names an object that has no anchor yet")
+            return []
+        body = {"@odata.id": f"{self.graph.base_url}/directoryObjects/{manager}"}
+        return [Op(obj, "set_manager", "PUT", f"/users/{obj.anchor}/manager/$ref", body)]
 
     def _member_ops(self, obj: TargetObject) -> list[Op]:
         if obj.members_new is None or obj.error is not None or obj.anchor is None:
@@ -329,8 +586,8 @@ class ExportRun:
         lowered = message.lower()
         if op.kind == "delete" and resp.status == 404:
             return []  # already gone
-        if op.kind == "remove_ref" and resp.status == 404:
-            return []  # not a member any more
+        if op.kind in ("remove_ref", "remove_manager") and resp.status == 404:
+            return []  # not a member any more / no manager any more
         if op.kind == "add_ref" and "already exist" in lowered:
             return []
         if op.kind == "bind" and "already exist" in lowered:
@@ -346,13 +603,15 @@ class ExportRun:
                 for m in op.info["members"]
             ]
         if op.kind == "create" and target is not None and "same value" in lowered:
-            anchor_attr = self.settings.anchor_attributes.get(obj.object_type)
+            anchor_attr = self.settings.anchor_attribute(obj.object_type)
             if target == anchor_attr:
                 lookup = self._anchor_lookup(op, purpose="hard")
                 if lookup is not None:
                     return [lookup]
             if obj.object_type == "user" and target in SOFT_MATCH_TARGETS:
                 return self._soft_lookup(op, target)
+        if op.kind == "create" and obj.object_type == "device" and resp.status == 403:
+            message = f"{message} ({DEVICE_CREATE_MESSAGE})"
         obj.fail(error_type_for(resp.status, code, message, target), f"{op.method} {op.url}: {message}")
         return []
 
@@ -381,7 +640,7 @@ class ExportRun:
         return Op(create.obj, "lookup", "GET", url, info={"create": create, "purpose": purpose, **info})
 
     def _anchor_lookup(self, create: Op, *, purpose: str) -> Op | None:
-        anchor_attr = self.settings.anchor_attributes.get(create.obj.object_type)
+        anchor_attr = self.settings.anchor_attribute(create.obj.object_type)
         value = create.body.get(anchor_attr) if anchor_attr else None
         if not isinstance(value, str) or not value:
             return None
@@ -447,7 +706,7 @@ class ExportRun:
             )
             return []
         existing = found[0]
-        anchor_attr = self.settings.anchor_attributes.get(obj.object_type, "onPremisesImmutableId")
+        anchor_attr = self.settings.anchor_attribute(obj.object_type) or "onPremisesImmutableId"
         if existing.get(anchor_attr) and existing.get(anchor_attr) != create.body.get(anchor_attr):
             obj.fail("InvalidSoftMatch", f"the object holding this {target} has another immutable id")
             return []

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import polars as pl
 
+from flows.connectors.aad_settings import ON_PREM_EXTENSION_ATTRIBUTES, ON_PREM_EXTENSION_KEYS
 from flows.connectors.base import ImportBatch
 from flows.connectors.graph_client import GraphClient
 
@@ -106,8 +107,24 @@ async def read_delta_round(graph: GraphClient, start: str) -> DeltaRound:
     return result
 
 
-def round_to_batch(object_type: str, select: tuple[str, ...], rnd: DeltaRound, *, full: bool) -> ImportBatch:
-    attributes = [a for a in select if a != MEMBERS and not a.startswith("@")]
+def round_to_batch(
+    object_type: str,
+    select: tuple[str, ...],
+    rnd: DeltaRound,
+    *,
+    full: bool,
+    extensions: dict[str, tuple[str, bool]] | None = None,
+) -> ImportBatch:
+    """One import batch from a delta round.
+
+    ``extensions`` maps the full name of a directory extension in ``select`` to ``(column, multi-valued)``:
+    the column is ``extension_<name>`` (the rules' name). ``onPremisesExtensionAttributes`` unfolds into
+    ``onPremisesExtensionAttributes.extensionAttributeN`` columns (the rules' destinations).
+    """
+    extensions = extensions or {}
+    attributes = [
+        a for a in select if a != MEMBERS and a != ON_PREM_EXTENSION_ATTRIBUTES and not a.startswith("@")
+    ]
     ids = sorted(rnd.rows)
     columns: dict[str, list[Any]] = {
         "_anchor": ids,
@@ -116,9 +133,19 @@ def round_to_batch(object_type: str, select: tuple[str, ...], rnd: DeltaRound, *
     }
     schema: dict[str, pl.DataType] = {"_anchor": pl.String(), "_dn": pl.String(), "_object_type": pl.String()}
     for attribute in attributes:
+        column = attribute
         dtype = _dtype(attribute)
-        schema[attribute] = dtype
-        columns[attribute] = [_cell(rnd.rows[i].get(attribute), dtype) for i in ids]
+        if attribute in extensions:
+            column, multi = extensions[attribute]
+            dtype = pl.List(pl.String()) if multi else pl.String()
+        schema[column] = dtype
+        columns[column] = [_cell(rnd.rows[i].get(attribute), dtype) for i in ids]
+    if ON_PREM_EXTENSION_ATTRIBUTES in select:
+        nested = [rnd.rows[i].get(ON_PREM_EXTENSION_ATTRIBUTES) or {} for i in ids]
+        for key in ON_PREM_EXTENSION_KEYS:
+            column = f"{ON_PREM_EXTENSION_ATTRIBUTES}.{key}"
+            schema[column] = pl.String()
+            columns[column] = [n.get(key) if isinstance(n, dict) else None for n in nested]
     if object_type == "group" and MEMBERS in select:
         if full:
             schema[MEMBERS] = _dtype(MEMBERS)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -90,6 +91,41 @@ GROUP_ANCHOR_EXTENSION = "forestsyncSourceAnchor"
 
 
 @dataclass(frozen=True)
+class ExtensionDef:
+    """How a directory extension property of the schema app is registered (``extensionProperties``)."""
+
+    data_type: str = "String"
+    multi_valued: bool = False
+    targets: tuple[str, ...] = ("User", "Group", "Device")
+
+
+# The directory extensions the default outbound rules write (``extension_<name>`` in the rules). A name
+# the rules use that is missing here is registered as a single-valued String on users, groups, devices.
+# Target objects cannot change once registered, so every definition covers all three writable types.
+EXTENSION_DEFS: dict[str, ExtensionDef] = {
+    "onPremisesSamAccountName": ExtensionDef(),
+    "onPremisesSecurityIdentifier": ExtensionDef(),
+    "onPremisesDistinguishedName": ExtensionDef(),
+    "onPremisesDomainName": ExtensionDef(),
+    "onPremisesUserPrincipalName": ExtensionDef(),
+    "proxyAddresses": ExtensionDef(multi_valued=True),
+    "mail": ExtensionDef(),
+    GROUP_ANCHOR_EXTENSION: ExtensionDef(),
+}
+FULL_EXTENSION_NAME = re.compile(r"^extension_[0-9a-fA-F]{32}_(.+)$")
+EXTENSION_PREFIX = "extension_"
+ON_PREM_EXTENSION_ATTRIBUTES = "onPremisesExtensionAttributes"
+ON_PREM_EXTENSION_KEYS = tuple(f"extensionAttribute{i}" for i in range(1, 16))
+
+
+def extension_short_name(attribute: str) -> str | None:
+    """``name`` for a rule destination ``extension_<name>`` (not already ``extension_<32 hex>_<name>``)."""
+    if not attribute.startswith(EXTENSION_PREFIX) or FULL_EXTENSION_NAME.match(attribute):
+        return None
+    return attribute[len(EXTENSION_PREFIX) :] or None
+
+
+@dataclass(frozen=True)
 class AadSettings:
     """Everything the Entra ID connector needs; secrets are references (``env:NAME``, ``prefect-secret:NAME``)."""
 
@@ -111,6 +147,11 @@ class AadSettings:
     anchor_attributes: dict[str, str] = field(
         default_factory=lambda: {"user": "onPremisesImmutableId", "device": "deviceId"}
     )
+    # The tenant schema app whose directory extensions carry ``extension_<name>`` destinations: its
+    # appId (client id). ``extension_names`` overrides the full name of single extensions
+    # (``{short name: extension_<appId>_<name>}``), e.g. properties registered on another app.
+    extension_app_id: str | None = None
+    extension_names: dict[str, str] = field(default_factory=dict)
     block_soft_match: bool = False
     block_cloud_object_takeover_through_hard_match: bool = False
     soft_match_on_upn: bool = True
@@ -129,6 +170,23 @@ class AadSettings:
         if unknown:
             raise ConfigError(f"unknown Entra object types: {sorted(unknown)}")
 
+    def extension_full_name(self, short: str) -> str | None:
+        """``extension_<appId>_<short>`` of the schema app (or the configured override); None without one."""
+        if short in self.extension_names:
+            return self.extension_names[short]
+        if not self.extension_app_id:
+            return None
+        return f"extension_{self.extension_app_id.replace('-', '')}_{short}"
+
+    def anchor_attribute(self, object_type: str) -> str | None:
+        """The property that carries the source anchor; groups use the anchor extension of the schema app."""
+        configured = self.anchor_attributes.get(object_type)
+        if configured is not None:
+            return configured
+        if object_type == "group":
+            return self.extension_full_name(GROUP_ANCHOR_EXTENSION)
+        return None
+
     def __repr__(self) -> str:  # secrets are references, but keep even those out of logs
         shown = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "secret_ref"
@@ -146,9 +204,11 @@ class AadSettings:
                 t: tuple(config.attributes) + (("members",) if t == "group" else ()) for t in DEFAULT_SELECT
             }
         anchors = {"user": "onPremisesImmutableId", "device": "deviceId"}
-        if config.extension_app_id:
-            anchors["group"] = (
-                f"extension_{config.extension_app_id.replace('-', '')}_{GROUP_ANCHOR_EXTENSION}"
+        extension_names = dict(config.extension_names or {})
+        if config.extension_app_id or GROUP_ANCHOR_EXTENSION in extension_names:
+            anchors["group"] = extension_names.get(
+                GROUP_ANCHOR_EXTENSION,
+                f"extension_{(config.extension_app_id or '').replace('-', '')}_{GROUP_ANCHOR_EXTENSION}",
             )
         return cls(
             name=config.name,
@@ -166,6 +226,8 @@ class AadSettings:
             object_types=tuple(config.object_types or DEFAULT_SELECT),
             select=select,
             anchor_attributes=anchors,
+            extension_app_id=config.extension_app_id,
+            extension_names=extension_names,
             block_soft_match=config.block_soft_match,
             block_cloud_object_takeover_through_hard_match=config.block_cloud_object_takeover_through_hard_match,
             soft_match_on_upn=config.soft_match_on_upn,

@@ -102,6 +102,8 @@ def error_type_for(status: int, code: str | None, message: str, target: str | No
         return "AccessDenied"
     if status == 404:
         return "ObjectNotFound"
+    if "security groups and microsoft 365 groups" in text:
+        return "UnsupportedGroupType"
     if status == 405 or "can be created through microsoft graph" in text:
         return "UnsupportedObjectType"
     if "read-only" in text or "does not exist as a declared property" in text:

@@ -13,6 +13,7 @@ import pytest
 
 from emulator.graph import FaultConfig, RunningEmulator
 from flows.connectors.aad import AadConnector
+from flows.connectors.aad_settings import build_credential
 from flows.connectors.base import Connector
 from tests.graph.conftest import group_attrs, plan, settings_for, uid, user_attrs
 
@@ -381,7 +382,7 @@ def test_service_errors_map_to_export_error_types(connector: AadConnector) -> No
     )
     assert out.sort("_mv_id")["error_type"].to_list() == [
         "IdentityDataValidationFailed",
-        "UnsupportedObjectType",
+        "UnsupportedGroupType",  # refused before any request: Graph creates security / M365 groups only
         "AttributeNotWritable",
     ]
     assert out["transient"].to_list() == [False, False, False]
@@ -477,7 +478,9 @@ def test_connector_from_forestsync_yaml_config(emulator: RunningEmulator) -> Non
 
 
 def test_device_export_and_import(connector: AadConnector, emulator: RunningEmulator) -> None:
-    """A device is created with Graph's required properties, matched by deviceId on replay, and imported."""
+    """Graph v1.0 creates no device for an application: a create is a named error without a request (or
+    the service's 403 for a credential that might be delegated); a registered device is updated and
+    imported; its trustType is read-only."""
     device_id = str(uuid.uuid4())
     attrs = {
         "accountEnabled": True,
@@ -488,9 +491,45 @@ def test_device_export_and_import(connector: AadConnector, emulator: RunningEmul
         "operatingSystemVersion": "10.0.22631",
     }
     device_plan = plan({"mv_id": f"dev{device_id}", "type": "device", "op": "add", "attrs": attrs})
-    first = _ok(connector.export(device_plan))
-    again = _ok(connector.export(device_plan))
-    assert again["_anchor"].to_list() == first["_anchor"].to_list()
+    before = emulator.app.stats.requests
+    out = connector.export(device_plan)
+    assert (out["error_type"][0], out["transient"][0]) == ("UnsupportedObjectType", False)
+    assert "delegated" in out["message"][0]
+    assert emulator.app.stats.requests == before
+
+    maybe_delegated = AadConnector(
+        settings_for(emulator, credential_kind="default"),
+        credential=build_credential(settings_for(emulator)),
+    )
+    out = maybe_delegated.export(device_plan)
+    assert out["error_type"].to_list() == ["AccessDenied"]
+    assert "Insufficient privileges" in out["message"][0] and "delegated" in out["message"][0]
+
+    registered = emulator.directory.seed("device", {**attrs, "trustType": "ServerAd"})
+    update = plan(
+        {
+            "mv_id": f"dev{device_id}",
+            "anchor": registered.id,
+            "type": "device",
+            "op": "update",
+            "attrs": {"displayName": ("WS-001", "WS-001-renamed"), "accountEnabled": (True, False)},
+        }
+    )
+    _ok(connector.export(update))
     devices = next(b for b in connector.full_import().batches if b.object_type == "device").frame
-    row = devices.filter(pl.col("_anchor") == first["_anchor"][0]).to_dicts()[0]
-    assert (row["deviceId"], row["operatingSystem"], row["accountEnabled"]) == (device_id, "Windows", True)
+    row = devices.filter(pl.col("_anchor") == registered.id).to_dicts()[0]
+    assert (row["deviceId"], row["displayName"], row["accountEnabled"]) == (
+        device_id,
+        "WS-001-renamed",
+        False,
+    )
+    trust = plan(
+        {
+            "mv_id": f"dev{device_id}",
+            "anchor": registered.id,
+            "type": "device",
+            "op": "update",
+            "attrs": {"trustType": ("ServerAd", "AzureAd")},
+        }
+    )
+    assert connector.export(trust)["error_type"].to_list() == ["AttributeNotWritable"]

@@ -143,9 +143,10 @@ def test_serve_command_prints_how_to_reach_the_tenant() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(7)]
+        lines = [proc.stdout.readline() for _ in range(8)]
         info = json.loads(lines[-1])
         assert lines[0].strip() == f"Graph base URL : {info['base_url']}"
+        assert info["extension_app_id"] == info["client_id"]  # the demo app is the schema app
         assert info["base_url"].startswith("https://127.0.0.1:")
         ctx = ssl.create_default_context(cafile=info["ca_cert_path"])
         token = httpx.post(
