@@ -11,7 +11,9 @@ from typing import Final
 import polars as pl
 
 # System columns of a connector-space object.
-ANCHOR: Final = "_anchor"  # immutable key: objectGUID (base64 of the 16 .NET-order bytes) for AD, id for Entra
+ANCHOR: Final = (
+    "_anchor"  # immutable key: objectGUID (base64 of the 16 .NET-order bytes) for AD, id for Entra
+)
 DN: Final = "_dn"
 OBJECT_TYPE: Final = "_object_type"
 HASH: Final = "_hash"  # change detection over the attribute columns

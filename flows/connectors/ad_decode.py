@@ -1,0 +1,327 @@
+"""Raw LDAP entries -> Polars frames, with the attribute-type table of Active Directory.
+
+ldap3 hands back one dict per entry (``raw_attributes``: attribute -> list of bytes). The only Python
+per entry is moving those lists into per-attribute columns; every conversion (UTF-8 text, integers,
+booleans, single- vs multi-valued, the Base64 anchor, the object type) is then one Polars operation per
+column.
+
+Range retrieval: a value list the server cut short comes back under ``member;range=0-1499``; the rows
+and where to continue are reported in :attr:`DecodedPage.ranged` for the caller to fetch the rest.
+DirSync with incremental values sends member changes as ``member;range=1-1`` (values added) and
+``member;range=0-0`` (values removed); they become the List(String) columns ``member@add`` and
+``member@remove``, which the store applies to the stored list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import polars as pl
+
+from transforms.schema import ANCHOR, DN, OBJECT_TYPE
+
+RawEntry = dict[str, Any]  # {"dn": str, "raw_attributes": {attribute: [bytes, ...]}}
+
+Kind = Literal["string", "binary", "int", "bool"]
+
+
+@dataclass(frozen=True)
+class AttributeType:
+    kind: Kind = "string"
+    multi: bool = False
+
+    @property
+    def dtype(self) -> pl.DataType:
+        scalar: pl.DataType = {
+            "string": pl.String(),
+            "binary": pl.Binary(),
+            "int": pl.Int64(),
+            "bool": pl.Boolean(),
+        }[self.kind]
+        return pl.List(scalar) if self.multi else scalar
+
+
+_S = AttributeType("string")
+_MS = AttributeType("string", multi=True)
+_B = AttributeType("binary")
+_MB = AttributeType("binary", multi=True)
+_I = AttributeType("int")
+_BOOL = AttributeType("bool")
+
+# Attributes whose type is not "single-valued string". Names in schema casing; lookups are
+# case-insensitive. Anything else is read from the DC's schema when the connector opens, or is a
+# single-valued string.
+AD_ATTRIBUTE_TYPES: Final[dict[str, AttributeType]] = {
+    # binary
+    "objectGUID": _B,
+    "objectSid": _B,
+    "mS-DS-ConsistencyGuid": _B,
+    "parentGUID": _B,
+    "msExchMailboxGuid": _B,
+    "msExchArchiveGUID": _B,
+    "thumbnailPhoto": _B,
+    "jpegPhoto": _MB,
+    "userCertificate": _MB,
+    "userSMIMECertificate": _MB,
+    "sIDHistory": _MB,
+    "msDS-KeyCredentialLink": _MS,  # DN-binary syntax: text
+    "mS-DS-CreatorSID": _B,
+    "msExchBlockedSendersHash": _B,
+    "msExchSafeRecipientsHash": _B,
+    "msExchSafeSendersHash": _B,
+    "logonHours": _B,
+    # integers (including large integers / FILETIMEs)
+    "userAccountControl": _I,
+    "groupType": _I,
+    "pwdLastSet": _I,
+    "accountExpires": _I,
+    "lastLogonTimestamp": _I,
+    "badPasswordTime": _I,
+    "lockoutTime": _I,
+    "primaryGroupID": _I,
+    "sAMAccountType": _I,
+    "instanceType": _I,
+    "uSNChanged": _I,
+    "uSNCreated": _I,
+    "countryCode": _I,
+    "msExchRecipientTypeDetails": _I,
+    "msExchRecipientDisplayType": _I,
+    "msExchRemoteRecipientType": _I,
+    "msExchModerationFlags": _I,
+    "msExchELCMailboxFlags": _I,
+    "msExchMailboxAuditLogAgeLimit": _I,
+    "msDS-HABSeniorityIndex": _I,
+    "msRTCSIP-OptionFlags": _I,
+    "msRTCSIP-ApplicationOptions": _I,
+    "msDS-SupportedEncryptionTypes": _I,
+    # booleans
+    "isCriticalSystemObject": _BOOL,
+    "isDeleted": _BOOL,
+    "isRecycled": _BOOL,
+    "showInAdvancedViewOnly": _BOOL,
+    "msExchHideFromAddressLists": _BOOL,
+    "msExchEnableModeration": _BOOL,
+    "msExchRequireAuthToSendTo": _BOOL,
+    "hideDLMembership": _BOOL,
+    "msRTCSIP-UserEnabled": _BOOL,
+    "msOrg-IsOrganizational": _BOOL,
+    "oOFReplyToOriginator": _BOOL,
+    "reportToOriginator": _BOOL,
+    "reportToOwner": _BOOL,
+    # multi-valued text and references
+    "objectClass": _MS,
+    "member": _MS,
+    "memberOf": _MS,
+    "proxyAddresses": _MS,
+    "servicePrincipalName": _MS,
+    "otherTelephone": _MS,
+    "otherHomePhone": _MS,
+    "otherMobile": _MS,
+    "otherPager": _MS,
+    "otherIpPhone": _MS,
+    "otherFacsimileTelephoneNumber": _MS,
+    "url": _MS,
+    "description": _MS,  # multi-valued in the AD schema (SAM allows one value on security principals)
+    "authOrig": _MS,
+    "unauthOrig": _MS,
+    "dLMemRejectPerms": _MS,
+    "dLMemSubmitPerms": _MS,
+    "publicDelegates": _MS,
+    "msExchCoManagedByLink": _MS,
+    "msExchBypassModerationLink": _MS,
+    "msExchModeratedByLink": _MS,
+    "msExchDelegateListLink": _MS,
+    "msExchSenderHintTranslations": _MS,
+    "msExchResourceMetaData": _MS,
+    "msExchUserHoldPolicies": _MS,
+    "msExchExtensionCustomAttribute1": _MS,
+    "msExchExtensionCustomAttribute2": _MS,
+    "msExchExtensionCustomAttribute3": _MS,
+    "msExchExtensionCustomAttribute4": _MS,
+    "msExchExtensionCustomAttribute5": _MS,
+    "msDS-PrincipalName": _S,
+    "postOfficeBox": _MS,
+    "seeAlso": _MS,
+    "wWWHomePage": _S,
+}
+
+# Attribute syntaxes of the AD schema (attributeSchema.attributeSyntax) -> kind.
+_SYNTAX_KIND: Final[dict[str, Kind]] = {
+    "2.5.5.8": "bool",
+    "2.5.5.9": "int",
+    "2.5.5.16": "int",
+    "2.5.5.10": "binary",
+    "2.5.5.17": "binary",
+    "2.5.5.15": "binary",  # NT security descriptor
+}
+
+OBJECT_TYPES: Final[tuple[str, ...]] = (
+    "user",
+    "inetOrgPerson",
+    "contact",
+    "group",
+    "computer",
+    "foreignSecurityPrincipal",
+    "organizationalUnit",
+)
+
+INCREMENTAL_ADD: Final = "@add"
+INCREMENTAL_REMOVE: Final = "@remove"
+
+
+class AttributeTypes:
+    """Case-insensitive attribute name -> (schema casing, type)."""
+
+    def __init__(self, overrides: Mapping[str, AttributeType] | None = None) -> None:
+        self._types: dict[str, tuple[str, AttributeType]] = {
+            name.lower(): (name, t) for name, t in AD_ATTRIBUTE_TYPES.items()
+        }
+        for name, t in (overrides or {}).items():
+            self._types[name.lower()] = (name, t)
+
+    def get(self, name: str) -> AttributeType:
+        hit = self._types.get(name.lower())
+        return hit[1] if hit else _S
+
+    def known(self, name: str) -> bool:
+        return name.lower() in self._types
+
+    def canonical(self, name: str) -> str:
+        hit = self._types.get(name.lower())
+        return hit[0] if hit else name
+
+    def learn(self, name: str, syntax: str, single_valued: bool) -> None:
+        self._types[name.lower()] = (
+            name,
+            AttributeType(_SYNTAX_KIND.get(syntax, "string"), not single_valued),
+        )
+
+
+@dataclass(frozen=True)
+class RangedValue:
+    """A value list the server cut short: ``attribute`` of row ``row`` continues at ``next_start``."""
+
+    row: int
+    dn: str
+    attribute: str
+    next_start: int
+
+
+@dataclass
+class DecodedPage:
+    frame: pl.DataFrame
+    ranged: list[RangedValue] = field(default_factory=list)
+
+
+def _parse_range(key: str) -> tuple[str, int, int | None] | None:
+    """``member;range=0-1499`` -> ("member", 0, 1499); ``member;range=1500-*`` -> (.., 1500, None)."""
+    base, _, option = key.partition(";")
+    if not option.lower().startswith("range="):
+        return None
+    low, _, high = option[6:].partition("-")
+    return base, int(low), None if high == "*" else int(high)
+
+
+def _column(values: list[Any], name: str, atype: AttributeType) -> pl.Series:
+    raw = pl.Series(name, values, dtype=pl.List(pl.Binary()))
+    if not atype.multi:
+        raw = raw.list.first()
+    if atype.kind == "binary":
+        return raw
+    try:
+        text = raw.cast(pl.List(pl.String()) if atype.multi else pl.String())
+    except pl.exceptions.PolarsError:
+        # A directory should only send UTF-8 for text syntaxes; keep what is readable rather than fail.
+        text = pl.Series(
+            name,
+            [
+                None
+                if v is None
+                else [x.decode("utf-8", "replace") for x in v]
+                if atype.multi
+                else v.decode("utf-8", "replace")
+                for v in raw.to_list()
+            ],
+            dtype=pl.List(pl.String()) if atype.multi else pl.String(),
+        )
+    if atype.kind == "int":
+        return text.cast(atype.dtype)
+    if atype.kind == "bool":
+        return text.str.to_uppercase() == "TRUE" if not atype.multi else text.cast(atype.dtype)
+    return text
+
+
+def decode_entries(
+    entries: Sequence[Mapping[str, Any]],
+    attributes: Iterable[str],
+    types: AttributeTypes,
+    *,
+    incremental: bool = False,
+) -> DecodedPage:
+    """Decode raw entries into one frame: ``_dn``, ``_anchor`` (when objectGUID was read) and one column
+    per requested attribute, typed by ``types``. With ``incremental`` (DirSync), ``member;range=1-1`` and
+    ``member;range=0-0`` become ``member@add`` / ``member@remove``; otherwise a ranged key marks a value
+    list to complete (see :class:`DecodedPage`).
+    """
+    wanted = [types.canonical(a) for a in attributes]
+    by_lower = {a.lower(): a for a in wanted}
+    n = len(entries)
+    columns: dict[str, list[Any]] = {a: [None] * n for a in wanted}
+    dns: list[str] = [""] * n
+    ranged: list[RangedValue] = []
+    key_cache: dict[str, str | None] = {}
+    for i, entry in enumerate(entries):
+        dns[i] = entry["dn"]
+        for key, values in entry["raw_attributes"].items():
+            column = key_cache.get(key, "")
+            if column == "":
+                column = by_lower.get(key.lower())
+                key_cache[key] = column
+            if column is not None:
+                if values:
+                    columns[column][i] = values
+                continue
+            parsed = _parse_range(key)
+            if parsed is None:
+                continue
+            base, low, high = parsed
+            base = by_lower.get(base.lower(), base)
+            if incremental and (low, high) in ((1, 1), (0, 0)):
+                target = base + (INCREMENTAL_ADD if low == 1 else INCREMENTAL_REMOVE)
+                columns.setdefault(target, [None] * n)[i] = values or []
+            elif base in columns:
+                columns[base][i] = values
+                if high is not None:
+                    ranged.append(RangedValue(i, entry["dn"], base, high + 1))
+    series = [pl.Series(DN, dns, dtype=pl.String())]
+    for name, values in columns.items():
+        if name.endswith((INCREMENTAL_ADD, INCREMENTAL_REMOVE)):
+            series.append(_column(values, name, AttributeType("string", multi=True)))
+        else:
+            series.append(_column(values, name, types.get(name)))
+    frame = pl.DataFrame(series)
+    if "objectGUID" in frame.columns:
+        frame = frame.with_columns(pl.col("objectGUID").bin.encode("base64").alias(ANCHOR))
+    if "objectClass" in frame.columns:
+        frame = frame.with_columns(object_type_expr().alias(OBJECT_TYPE))
+    return DecodedPage(frame, ranged)
+
+
+def object_type_expr() -> pl.Expr:
+    """The object type is the most specific class: AD lists objectClass from ``top`` to the structural
+    class (``top, person, organizationalPerson, user, computer``)."""
+    return pl.col("objectClass").list.last()
+
+
+def system_columns_first(frame: pl.DataFrame) -> pl.DataFrame:
+    system: list[str] = [c for c in (ANCHOR, DN, OBJECT_TYPE) if c in frame.columns]
+    return frame.select(system + sorted(c for c in frame.columns if c not in system))
+
+
+def empty_frame(attributes: Iterable[str], types: AttributeTypes) -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {ANCHOR: pl.String(), DN: pl.String(), OBJECT_TYPE: pl.String()}
+    for a in attributes:
+        schema[types.canonical(a)] = types.get(a).dtype
+    return pl.DataFrame(schema=schema)

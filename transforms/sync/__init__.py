@@ -1,0 +1,1 @@
+"""Vectorized sync stages: scope, join, projection, attribute flow, precedence, diff, obsoletion."""
