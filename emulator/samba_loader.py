@@ -65,7 +65,9 @@ def _depth(dn: str) -> int:
     return dn.count(",") - dn.count("\\,")
 
 
-def load_frames(client: LdapClient, frames: Iterable[pl.DataFrame], *, skip_existing: bool = True) -> LoadStats:
+def load_frames(
+    client: LdapClient, frames: Iterable[pl.DataFrame], *, skip_existing: bool = True
+) -> LoadStats:
     """Add every object of ``frames`` to the directory ``client`` is bound to."""
     started = time.perf_counter()
     stats = LoadStats()

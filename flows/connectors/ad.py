@@ -496,9 +496,17 @@ class AdConnector:
         frame = self._resolve_object_types(frame, partition)
         deleted = pl.col("isDeleted").fill_null(False)
         scope = in_ou_scope(pl.col(DN), partition.dn, partition.include, partition.exclude)
+        # Out of scope means gone only for an object that may have been in scope before: in a DirSync
+        # delta that is one that was renamed or moved (name / parentGUID reported); an attribute change
+        # elsewhere in the domain concerns an object this connector never held. A USN delta cannot tell.
+        relocated = (
+            pl.col("parentGUID").is_not_null() | pl.col("name").is_not_null() if partial else pl.lit(True)
+        )
         frame = frame.with_columns(
-            (deleted | ~scope).alias("_gone"),
-            pl.col(OBJECT_TYPE).is_in(list(self.settings.object_types)).alias("_wanted"),
+            (deleted | (~scope & relocated)).alias("_gone"),
+            (
+                pl.col(OBJECT_TYPE).is_in(list(self.settings.object_types)) & (scope | deleted | relocated)
+            ).alias("_wanted"),
         )
         gone = frame.filter(pl.col("_gone") & pl.col("_wanted"))
         live = frame.filter(~pl.col("_gone") & pl.col("_wanted"))

@@ -7,7 +7,9 @@ import polars as pl
 USER = ["top", "person", "organizationalPerson", "user"]
 
 
-def forest_frames(ou: str, users: int = 200, groups: int = 10, contacts: int = 20, computers: int = 20) -> list[pl.DataFrame]:
+def forest_frames(
+    ou: str, users: int = 200, groups: int = 10, contacts: int = 20, computers: int = 20
+) -> list[pl.DataFrame]:
     """OUs Sales, Sales/EMEA, IT and Excluded under ``ou``, with users, groups, contacts, computers."""
     tag = ou.split(",", 1)[0].split("=", 1)[1]
     ous = [f"OU=Sales,{ou}", f"OU=EMEA,OU=Sales,{ou}", f"OU=IT,{ou}", f"OU=Excluded,{ou}"]
@@ -23,7 +25,10 @@ def forest_frames(ou: str, users: int = 200, groups: int = 10, contacts: int = 2
             "sn": [f"Sur{i}" for i in range(users)],
             "displayName": [f"User {i:04d}" for i in range(users)],
             "department": [["Sales", "IT", "Ops"][i % 3] for i in range(users)],
-            "proxyAddresses": [[f"SMTP:user{i:04d}.{tag}@corp.example.com", f"smtp:u{i}.{tag}@corp.example.com"] for i in range(users)],
+            "proxyAddresses": [
+                [f"SMTP:user{i:04d}.{tag}@corp.example.com", f"smtp:u{i}.{tag}@corp.example.com"]
+                for i in range(users)
+            ],
         }
     )
     group_frame = pl.DataFrame(
@@ -31,7 +36,9 @@ def forest_frames(ou: str, users: int = 200, groups: int = 10, contacts: int = 2
             "dn": [f"CN=group{g:02d},OU=IT,{ou}" for g in range(groups)],
             "objectClass": [["top", "group"]] * groups,
             "sAMAccountName": [f"{tag[:8]}g{g:02d}" for g in range(groups)],
-            "member": [[f"CN=user{i:04d},{homes[i]}" for i in range(g, users, groups)] for g in range(groups)],
+            "member": [
+                [f"CN=user{i:04d},{homes[i]}" for i in range(g, users, groups)] for g in range(groups)
+            ],
         }
     )
     contact_frame = pl.DataFrame(
