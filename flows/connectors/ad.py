@@ -45,6 +45,7 @@ from flows.connectors.ldap_client import (
     LdapEndpoint,
     LdapTerminalError,
     LdapTransientError,
+    NoSuchObjectError,
     PageResult,
     TlsMode,
     escape_filter_value,
@@ -299,10 +300,21 @@ class AdConnector:
     def _read_scope(self, partition: AdPartition) -> pl.DataFrame:
         frames: list[pl.DataFrame] = []
         for base in search_bases(partition.dn, partition.include, partition.exclude):
-            for page in self.client.paged_search(
-                base, self._filter, self.attributes, self.settings.page_size
-            ):
-                frames.append(self._decode_complete(page))
+            try:
+                for page in self.client.paged_search(
+                    base, self._filter, self.attributes, self.settings.page_size
+                ):
+                    frames.append(self._decode_complete(page))
+            except NoSuchObjectError:
+                if normalize_dn(base) == normalize_dn(partition.dn):
+                    raise
+                # A renamed or deleted included OU: nothing is in scope there any more, and the
+                # store's obsoletion turns what it held into deletes (as Azure AD Connect does).
+                log.warning(
+                    "%s: included container %s does not exist (renamed or deleted?); nothing is read from it",
+                    self.name,
+                    base,
+                )
         return self._scope(self._concat(frames), partition)
 
     def _decode_complete(self, page: list[RawEntry]) -> pl.DataFrame:
