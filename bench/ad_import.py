@@ -27,10 +27,10 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.samba_dc import ensure_samba_dc, stop_samba_dc  # noqa: E402
-from emulator.samba_loader import load_frames  # noqa: E402
-from flows.connectors.ad import DEFAULT_ATTRIBUTES, AdConnector, AdPartition, AdSettings  # noqa: E402
-from flows.connectors.ldap_client import LdapClient, NoSuchObjectError  # noqa: E402
+from emulator.samba_dc import ensure_samba_dc, stop_samba_dc
+from emulator.samba_loader import load_frames
+from flows.connectors.ad import DEFAULT_ATTRIBUTES, AdConnector, AdPartition, AdSettings
+from flows.connectors.ldap_client import LdapClient, NoSuchObjectError
 
 USER = ["top", "person", "organizationalPerson", "user"]
 
