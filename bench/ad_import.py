@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from emulator.samba_dc import ensure_samba_dc, stop_samba_dc
 from emulator.samba_loader import load_frames
 from flows.connectors.ad import DEFAULT_ATTRIBUTES, AdConnector, AdPartition, AdSettings
-from flows.connectors.ldap_client import LdapClient, NoSuchObjectError
+from flows.connectors.ldap_client import LdapClient
 
 USER = ["top", "person", "organizationalPerson", "user"]
 
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--page-size", type=int, default=1000)
     args = parser.parse_args()
-    users = args.users or (1000 if args.quick else 5000)
+    users = args.users or (1000 if args.quick else 3000)
     rounds = args.rounds or (3 if args.quick else 5)
     logging.basicConfig(level=logging.WARNING)
 
@@ -124,10 +124,7 @@ def main() -> None:
         )
         loader = AdConnector(settings).client
         assert isinstance(loader, LdapClient)
-        try:
-            base = seed(loader, dc.base_dn, users)
-        except NoSuchObjectError:
-            raise SystemExit("the DC has no domain head: re-provision it") from None
+        base = seed(loader, dc.base_dn, users)
         settings = AdSettings(
             **{**settings.__dict__, "partitions": (AdPartition(dc.base_dn, include=(base,)),)}
         )
