@@ -1,0 +1,106 @@
+"""The ``forestsync`` command line.
+
+Heavy libraries (Polars, DuckDB, Prefect, ldap3, msgraph) are imported inside the commands, so that
+``forestsync --help`` and ``forestsync expr check`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.environment import prepare_prefect_environment
+from flows.errors import ForestsyncError
+
+app = typer.Typer(
+    name="forestsync",
+    help="Azure AD Connect sync semantics on Linux: AD forests to Entra ID, rules as code.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+cs_app = typer.Typer(help="Connector spaces: what each connector imported.", no_args_is_help=True)
+app.add_typer(cs_app, name="cs")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="forestsync.yaml (default: $FORESTSYNC_CONFIG or ./forestsync.yaml)"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def fail(exc: ForestsyncError, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, sort_keys=False, default=str) + "\n")
+
+
+@app.command()
+def sync(
+    config: ConfigOption = None,
+    policy: Annotated[str, typer.Option(help="delta or initial (full import + full sync)")] = "delta",
+    as_json: JsonOption = False,
+) -> None:
+    """Run one sync cycle now (import every connector, sync, export), as a Prefect flow."""
+    if policy not in {"delta", "initial"}:
+        raise typer.BadParameter("policy is delta or initial")
+    prepare_prefect_environment()
+    from flows.cycle import sync_cycle
+
+    try:
+        report = sync_cycle(config_path=str(config) if config else None, policy=policy)
+    except ForestsyncError as exc:
+        raise fail(exc) from None
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"sync cycle {report['cycle_id']} ({policy})")
+    for column in ("connector", "profile", "status", "counters"):
+        table.add_column(column)
+    for step in report["steps"]:
+        counters = ", ".join(f"{k}={v}" for k, v in step["counters"].items() if v)
+        table.add_row(step["connector"], step["profile"], step["status"], counters or "-")
+    console.print(table)
+
+
+@cs_app.command("stats")
+def cs_stats(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Objects per connector and object type, with pending imports."""
+    from flows.config import load_config
+    from flows.store import Store
+
+    try:
+        cfg = load_config(config)
+        with Store(cfg.resolve(cfg.store)) as store:
+            stats = store.connector_space_stats()
+    except ForestsyncError as exc:
+        raise fail(exc) from None
+    rows = stats.to_dicts()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"connector spaces ({cfg.resolve(cfg.store)})")
+    for column in stats.columns:
+        table.add_column(column, justify="right" if column not in {"connector", "object_type"} else "left")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

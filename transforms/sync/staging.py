@@ -1,0 +1,190 @@
+"""The import stage's comparison: which objects a full import added, changed, renamed or deleted.
+
+Given the stored connector-space image (``previous``) and what a full import just read (``incoming``),
+each object gets its pending-import kind by anchor (spec 1.2-1.3): ``add`` (new anchor), ``update``
+(attribute values or DN changed; a DN change is also counted as a rename), ``delete-add`` (same anchor,
+different object type), ``delete`` (stored but not seen: obsoletion) or ``none``. Values are compared
+column by column (exact, independent of any hash), and ``_hash`` is computed for the store's own cheap
+change checks.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+from transforms.errors import InputError
+from transforms.schema import (
+    ANCHOR,
+    DN,
+    HASH,
+    OBJECT_TYPE,
+    PENDING,
+    PENDING_ADD,
+    PENDING_DELETE,
+    PENDING_DELETE_ADD,
+    PENDING_NONE,
+    PENDING_UPDATE,
+)
+
+STAGE_ADD: Final = "stage-add"
+STAGE_UPDATE: Final = "stage-update"
+STAGE_RENAME: Final = "stage-rename"
+STAGE_DELETE: Final = "stage-delete"
+STAGE_DELETE_ADD: Final = "stage-delete-add"
+STAGE_NO_CHANGE: Final = "stage-no-change"
+STAGE_COUNTERS: Final = (
+    STAGE_ADD,
+    STAGE_UPDATE,
+    STAGE_RENAME,
+    STAGE_DELETE,
+    STAGE_DELETE_ADD,
+    STAGE_NO_CHANGE,
+)
+
+STAGED_SYSTEM_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ANCHOR: pl.String(),
+    DN: pl.String(),
+    OBJECT_TYPE: pl.String(),
+    HASH: pl.UInt64(),
+    PENDING: pl.String(),
+}
+
+_HASH_SEED: Final = 0x5EED_F0E5
+_PREV: Final = "__prev"
+_SEEN: Final = "__seen"
+
+
+@dataclass(frozen=True)
+class StagedImport:
+    """The staged connector space after a full import, and the run-history counters.
+
+    ``frame``: :data:`STAGED_SYSTEM_SCHEMA` columns, then the attribute columns (incoming's, then any
+    only the stored image had), one row per incoming object plus one per deleted object (its stored
+    image), sorted by anchor. ``counters``: every name of :data:`STAGE_COUNTERS`; renames are counted
+    apart from other updates, so the counters add up to the number of rows.
+    """
+
+    frame: pl.DataFrame
+    counters: dict[str, int]
+
+
+def attribute_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c in frame.columns if not c.startswith("_")]
+
+
+def attribute_hash(frame: pl.DataFrame) -> pl.Series:
+    """A UInt64 digest of each row's attribute values (system columns excluded).
+
+    Null values contribute nothing, so a column that is absent and a column that is all null hash the
+    same; each column is hashed with a seed derived from its name, so moving a value to another
+    attribute changes the digest. Stable across processes for one Polars version (Polars does not
+    promise more), which is why the comparison itself never relies on it.
+    """
+    names = sorted(attribute_columns(frame))
+    if not names:
+        return pl.Series(HASH, [0] * frame.height, dtype=pl.UInt64)
+    # Hashing a null yields a value too; mask it so that absent and null agree.
+    parts = [
+        pl.when(pl.col(c).is_null())
+        .then(pl.lit(0, dtype=pl.UInt64))
+        .otherwise(pl.col(c).hash(seed=_HASH_SEED ^ zlib.crc32(c.encode())))
+        for c in names
+    ]
+    return frame.select(pl.reduce(lambda a, b: a ^ b, parts).alias(HASH)).to_series()
+
+
+def _aligned(frame: pl.DataFrame, columns: list[str], dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
+    exprs: list[pl.Expr] = []
+    for c in columns:
+        if c not in frame.columns:
+            exprs.append(pl.lit(None, dtype=dtypes[c]).alias(c))
+        elif frame.schema[c] != dtypes[c]:
+            exprs.append(pl.col(c).cast(dtypes[c], strict=False))
+        else:
+            exprs.append(pl.col(c))
+    return frame.select(exprs)
+
+
+def stage_full_import(previous: pl.DataFrame | None, incoming: pl.DataFrame) -> StagedImport:
+    """Compare a full import with the stored image by anchor; see :class:`StagedImport` for the output.
+
+    ``previous`` rows already pending deletion are treated as gone. Both frames need ``_anchor``,
+    ``_dn`` and ``_object_type``; anchors must be unique in each.
+    """
+    for label, f in (("incoming", incoming), ("previous", previous)):
+        if f is None:
+            continue
+        missing = [c for c in (ANCHOR, DN, OBJECT_TYPE) if c not in f.columns]
+        if missing:
+            raise InputError(f"{label} frame lacks system column(s) {', '.join(missing)}")
+        if f[ANCHOR].is_duplicated().any():
+            dup = f.filter(pl.col(ANCHOR).is_duplicated())[ANCHOR][0]
+            raise InputError(f"{label} frame has duplicate anchor {dup!r}")
+    prev = previous if previous is not None else incoming.clear()
+    if PENDING in prev.columns:
+        prev = prev.filter(pl.col(PENDING).ne_missing(pl.lit(PENDING_DELETE)))
+
+    in_attrs = attribute_columns(incoming)
+    prev_attrs = attribute_columns(prev)
+    columns = in_attrs + [c for c in prev_attrs if c not in in_attrs]
+    dtypes: dict[str, pl.DataType] = {c: prev.schema[c] for c in prev_attrs}
+    dtypes.update({c: incoming.schema[c] for c in in_attrs})
+
+    inc = pl.concat(
+        [incoming.select(ANCHOR, DN, OBJECT_TYPE), _aligned(incoming, columns, dtypes)], how="horizontal"
+    )
+    old = pl.concat([prev.select(ANCHOR, DN, OBJECT_TYPE), _aligned(prev, columns, dtypes)], how="horizontal")
+    inc = inc.with_columns(attribute_hash(inc))
+
+    old_side = old.select(
+        pl.col(ANCHOR),
+        pl.lit(True).alias(_SEEN),
+        *[pl.col(c).alias(c + _PREV) for c in (DN, OBJECT_TYPE, *columns)],
+    )
+    joined = inc.join(old_side, on=ANCHOR, how="left", maintain_order="left")
+    seen = pl.col(_SEEN).fill_null(False)
+    changed = pl.any_horizontal([pl.lit(False), *[pl.col(c).ne_missing(pl.col(c + _PREV)) for c in columns]])
+    renamed = pl.col(DN).ne_missing(pl.col(DN + _PREV))
+    retyped = pl.col(OBJECT_TYPE).ne_missing(pl.col(OBJECT_TYPE + _PREV))
+    staged = joined.with_columns(
+        pl.when(~seen)
+        .then(pl.lit(PENDING_ADD))
+        .when(retyped)
+        .then(pl.lit(PENDING_DELETE_ADD))
+        .when(renamed | changed)
+        .then(pl.lit(PENDING_UPDATE))
+        .otherwise(pl.lit(PENDING_NONE))
+        .alias(PENDING),
+        (seen & ~retyped & renamed).alias("__renamed"),
+    )
+    renames = int(staged["__renamed"].sum())
+    staged = staged.select(ANCHOR, DN, OBJECT_TYPE, HASH, PENDING, *columns)
+
+    deleted = old.join(incoming.select(ANCHOR), on=ANCHOR, how="anti", maintain_order="left")
+    old_hash = (
+        prev.select(ANCHOR, HASH).join(deleted.select(ANCHOR), on=ANCHOR, how="semi", maintain_order="left")[
+            HASH
+        ]
+        if HASH in prev.columns
+        else attribute_hash(deleted)
+    )
+    deleted = deleted.with_columns(
+        old_hash.cast(pl.UInt64).alias(HASH), pl.lit(PENDING_DELETE).alias(PENDING)
+    )
+    frame = pl.concat([staged, deleted.select(staged.columns)]).sort(ANCHOR)
+
+    kinds = frame[PENDING].value_counts()
+    count = dict(zip(kinds[PENDING].to_list(), kinds["count"].to_list(), strict=True))
+    counters = {
+        STAGE_ADD: int(count.get(PENDING_ADD, 0)),
+        STAGE_UPDATE: int(count.get(PENDING_UPDATE, 0)) - renames,
+        STAGE_RENAME: renames,
+        STAGE_DELETE: int(count.get(PENDING_DELETE, 0)),
+        STAGE_DELETE_ADD: int(count.get(PENDING_DELETE_ADD, 0)),
+        STAGE_NO_CHANGE: int(count.get(PENDING_NONE, 0)),
+    }
+    return StagedImport(frame=frame, counters=counters)
