@@ -45,8 +45,8 @@ def bench_frames(base: str, users: int) -> list[pl.DataFrame]:
             {
                 "dn": [f"CN=bench{i:06d},{home[i]}" for i in range(users)],
                 "objectClass": [USER] * users,
-                "sAMAccountName": [f"bench{i:06d}" for i in range(users)],
-                "userPrincipalName": [f"bench{i:06d}@corp.example.com" for i in range(users)],
+                "sAMAccountName": [f"b{users}-{i:06d}" for i in range(users)],
+                "userPrincipalName": [f"bench{i:06d}.{users}@corp.example.com" for i in range(users)],
                 "givenName": [f"Given{i}" for i in range(users)],
                 "sn": [f"Surname{i}" for i in range(users)],
                 "displayName": [f"Bench User {i}" for i in range(users)],
@@ -63,7 +63,7 @@ def bench_frames(base: str, users: int) -> list[pl.DataFrame]:
             {
                 "dn": [f"CN=benchgroup{g:04d},{base}" for g in range(groups)],
                 "objectClass": [["top", "group"]] * groups,
-                "sAMAccountName": [f"benchgroup{g:04d}" for g in range(groups)],
+                "sAMAccountName": [f"bg{users}-{g:04d}" for g in range(groups)],
                 "member": [
                     [f"CN=bench{i:06d},{home[i]}" for i in range(g, users, groups)] for g in range(groups)
                 ],

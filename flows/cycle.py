@@ -30,7 +30,9 @@ def _flow_run_id() -> str | None:
         context = get_run_context()
     except Exception:
         return None
-    run = getattr(context, "flow_run", None) or getattr(getattr(context, "task_run", None), "flow_run_id", None)
+    run = getattr(context, "flow_run", None) or getattr(
+        getattr(context, "task_run", None), "flow_run_id", None
+    )
     return str(getattr(run, "id", run)) if run else None
 
 
@@ -80,7 +82,9 @@ def _publish_report(report: dict[str, Any]) -> None:
         counters = ", ".join(f"{k}={v}" for k, v in step["counters"].items() if v) or "-"
         lines.append(f"| {step['connector']} | {step['profile']} | {step['status']} | {counters} |")
     try:
-        create_markdown_artifact(markdown="\n".join(lines), key="sync-cycle-report", description="Run history of the cycle")
+        create_markdown_artifact(
+            markdown="\n".join(lines), key="sync-cycle-report", description="Run history of the cycle"
+        )
     except Exception:  # an artifact is a view of the run; the run history in the store is the record
         pass
 

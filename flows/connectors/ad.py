@@ -19,10 +19,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import ldap3
 import polars as pl
@@ -51,9 +50,14 @@ from flows.connectors.ldap_client import (
     escape_filter_value,
     guid_dn,
 )
+from flows.errors import ConfigError
+from flows.secrets import resolve_secret
 from transforms.errors import InputError, TerminalError
 from transforms.schema import ANCHOR, DN, EXPORT_RESULT_SCHEMA, OBJECT_TYPE
 from transforms.sync.ou_scope import in_ou_scope, normalize_dn, search_bases
+
+if TYPE_CHECKING:
+    from flows.config import AdConnectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ _GUID_LOOKUP_CHUNK = 100
 DeltaMethod = Literal["auto", "dirsync", "usn"]
 
 
-class AdConfigError(InputError):
+class AdConfigError(ConfigError):
     """The AD connector settings cannot be used as given."""
 
 
@@ -133,6 +137,30 @@ class AdSettings:
     delta_method: DeltaMethod = "auto"
     discover_schema: bool = True
 
+    @classmethod
+    def from_config(cls, config: AdConnectorConfig) -> AdSettings:
+        """Settings from the ``kind: ad`` entry of forestsync.yaml."""
+        return cls(
+            name=config.name,
+            host=config.host,
+            bind_dn=config.bind_dn,
+            password=config.password,
+            partitions=tuple(
+                AdPartition(p.dn, tuple(p.include_ous), tuple(p.exclude_ous)) for p in config.partitions
+            ),
+            port=config.port,
+            tls=config.tls,
+            ca_file=str(config.ca_file) if config.ca_file else None,
+            tls_server_name=config.tls_server_name,
+            allow_insecure=config.allow_insecure,
+            object_types=tuple(config.object_types) if config.object_types else OBJECT_TYPES,
+            attributes=tuple(config.attributes) if config.attributes else DEFAULT_ATTRIBUTES,
+            page_size=config.page_size,
+            writeback_ou=config.writeback_ou,
+            # "dirsync" keeps the USN fallback for a bind account DirSync is not permitted to.
+            delta_method="usn" if config.delta == "usn" else "auto",
+        )
+
     def endpoint(self) -> LdapEndpoint:
         return LdapEndpoint(
             host=self.host,
@@ -146,22 +174,8 @@ class AdSettings:
 
 
 def resolve_password(ref: str) -> str:
-    """Resolve a secret reference; ``flows.secrets.resolve_secret`` when present."""
-    try:
-        from flows.secrets import resolve_secret  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        return str(resolve_secret(ref))
-    kind, _, value = ref.partition(":")
-    if kind == "env":
-        if value not in os.environ:
-            raise AdConfigError(f"secret reference {ref!r}: environment variable {value} is not set")
-        return os.environ[value]
-    if kind == "file":
-        with open(value, encoding="utf-8") as handle:
-            return handle.read().strip()
-    raise AdConfigError(f"secret reference {ref!r}: expected env:NAME or file:PATH")
+    """The bind password behind a secret reference (``env:NAME``, ``prefect-secret:NAME``)."""
+    return resolve_secret(ref).reveal()
 
 
 class DirectoryClient(Protocol):
@@ -239,6 +253,10 @@ class AdConnector:
         seen: set[str] = set()
         self.attributes = [a for a in attrs if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
         self._filter = _object_filter(settings.object_types)
+
+    @classmethod
+    def from_config(cls, config: AdConnectorConfig) -> AdConnector:
+        return cls(AdSettings.from_config(config))
 
     # connection --------------------------------------------------------------------------------------
 

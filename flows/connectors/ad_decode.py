@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
+from flows.connectors.attribute_types import ATTRIBUTE_TYPES, AttributeSyntax
 from transforms.schema import ANCHOR, DN, OBJECT_TYPE
 
 RawEntry = dict[str, Any]  # {"dn": str, "raw_attributes": {attribute: [bytes, ...]}}
@@ -43,108 +44,21 @@ class AttributeType:
         return pl.List(scalar) if self.multi else scalar
 
 
-_S = AttributeType("string")
-_MS = AttributeType("string", multi=True)
-_B = AttributeType("binary")
-_MB = AttributeType("binary", multi=True)
-_I = AttributeType("int")
-_BOOL = AttributeType("bool")
+_KIND: Final[dict[AttributeSyntax, Kind]] = {
+    AttributeSyntax.STRING: "string",
+    AttributeSyntax.BINARY: "binary",
+    AttributeSyntax.INTEGER: "int",
+    AttributeSyntax.BOOLEAN: "bool",
+}
 
-# Attributes whose type is not "single-valued string". Names in schema casing; lookups are
-# case-insensitive. Anything else is read from the DC's schema when the connector opens, or is a
-# single-valued string.
+# The table shared with the LDIF connector (flows.connectors.attribute_types), plus what the delta
+# import reads for itself. Attributes in neither are typed from the DC's schema when the connector
+# opens (AdSettings.discover_schema), or are single-valued strings.
 AD_ATTRIBUTE_TYPES: Final[dict[str, AttributeType]] = {
-    # binary
-    "objectGUID": _B,
-    "objectSid": _B,
-    "mS-DS-ConsistencyGuid": _B,
-    "parentGUID": _B,
-    "msExchMailboxGuid": _B,
-    "msExchArchiveGUID": _B,
-    "thumbnailPhoto": _B,
-    "jpegPhoto": _MB,
-    "userCertificate": _MB,
-    "userSMIMECertificate": _MB,
-    "sIDHistory": _MB,
-    "msDS-KeyCredentialLink": _MS,  # DN-binary syntax: text
-    "mS-DS-CreatorSID": _B,
-    "msExchBlockedSendersHash": _B,
-    "msExchSafeRecipientsHash": _B,
-    "msExchSafeSendersHash": _B,
-    "logonHours": _B,
-    # integers (including large integers / FILETIMEs)
-    "userAccountControl": _I,
-    "groupType": _I,
-    "pwdLastSet": _I,
-    "accountExpires": _I,
-    "lastLogonTimestamp": _I,
-    "badPasswordTime": _I,
-    "lockoutTime": _I,
-    "primaryGroupID": _I,
-    "sAMAccountType": _I,
-    "instanceType": _I,
-    "uSNChanged": _I,
-    "uSNCreated": _I,
-    "countryCode": _I,
-    "msExchRecipientTypeDetails": _I,
-    "msExchRecipientDisplayType": _I,
-    "msExchRemoteRecipientType": _I,
-    "msExchModerationFlags": _I,
-    "msExchELCMailboxFlags": _I,
-    "msExchMailboxAuditLogAgeLimit": _I,
-    "msDS-HABSeniorityIndex": _I,
-    "msRTCSIP-OptionFlags": _I,
-    "msRTCSIP-ApplicationOptions": _I,
-    "msDS-SupportedEncryptionTypes": _I,
-    # booleans
-    "isCriticalSystemObject": _BOOL,
-    "isDeleted": _BOOL,
-    "isRecycled": _BOOL,
-    "showInAdvancedViewOnly": _BOOL,
-    "msExchHideFromAddressLists": _BOOL,
-    "msExchEnableModeration": _BOOL,
-    "msExchRequireAuthToSendTo": _BOOL,
-    "hideDLMembership": _BOOL,
-    "msRTCSIP-UserEnabled": _BOOL,
-    "msOrg-IsOrganizational": _BOOL,
-    "oOFReplyToOriginator": _BOOL,
-    "reportToOriginator": _BOOL,
-    "reportToOwner": _BOOL,
-    # multi-valued text and references
-    "objectClass": _MS,
-    "member": _MS,
-    "memberOf": _MS,
-    "proxyAddresses": _MS,
-    "servicePrincipalName": _MS,
-    "otherTelephone": _MS,
-    "otherHomePhone": _MS,
-    "otherMobile": _MS,
-    "otherPager": _MS,
-    "otherIpPhone": _MS,
-    "otherFacsimileTelephoneNumber": _MS,
-    "url": _MS,
-    "description": _MS,  # multi-valued in the AD schema (SAM allows one value on security principals)
-    "authOrig": _MS,
-    "unauthOrig": _MS,
-    "dLMemRejectPerms": _MS,
-    "dLMemSubmitPerms": _MS,
-    "publicDelegates": _MS,
-    "msExchCoManagedByLink": _MS,
-    "msExchBypassModerationLink": _MS,
-    "msExchModeratedByLink": _MS,
-    "msExchDelegateListLink": _MS,
-    "msExchSenderHintTranslations": _MS,
-    "msExchResourceMetaData": _MS,
-    "msExchUserHoldPolicies": _MS,
-    "msExchExtensionCustomAttribute1": _MS,
-    "msExchExtensionCustomAttribute2": _MS,
-    "msExchExtensionCustomAttribute3": _MS,
-    "msExchExtensionCustomAttribute4": _MS,
-    "msExchExtensionCustomAttribute5": _MS,
-    "msDS-PrincipalName": _S,
-    "postOfficeBox": _MS,
-    "seeAlso": _MS,
-    "wWWHomePage": _S,
+    t.name: AttributeType(_KIND[t.syntax], t.multi_valued) for t in ATTRIBUTE_TYPES.values()
+} | {
+    "parentGUID": AttributeType("binary"),
+    "isRecycled": AttributeType("bool"),
 }
 
 # Attribute syntaxes of the AD schema (attributeSchema.attributeSyntax) -> kind.
@@ -183,7 +97,7 @@ class AttributeTypes:
 
     def get(self, name: str) -> AttributeType:
         hit = self._types.get(name.lower())
-        return hit[1] if hit else _S
+        return hit[1] if hit else AttributeType("string")
 
     def known(self, name: str) -> bool:
         return name.lower() in self._types

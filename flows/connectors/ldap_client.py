@@ -23,7 +23,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from flows.connectors.ad_decode import RawEntry
-from transforms.errors import TerminalError, TransientError
+from flows.errors import ConnectorError, TransientConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ OID_TREE_DELETE = "1.2.840.113556.1.4.805"
 # --- errors -----------------------------------------------------------------------------------------
 
 
-class LdapTransientError(TransientError):
+class LdapTransientError(TransientConnectorError):
     """The directory could not answer now (down, busy, timed out); the operation may be retried."""
 
     def __init__(self, message: str, error_type: str = "ServerUnavailable") -> None:
@@ -46,7 +46,7 @@ class LdapTransientError(TransientError):
         self.error_type = error_type
 
 
-class LdapTerminalError(TerminalError):
+class LdapTerminalError(ConnectorError):
     """The directory refused the operation; retrying it unchanged fails the same way."""
 
     def __init__(self, message: str, error_type: str = "LdapError") -> None:
