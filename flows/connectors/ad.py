@@ -240,6 +240,15 @@ class AdConnector:
             raise AdConfigError(f"connector {settings.name}: no partition configured")
         if settings.page_size < 1:
             raise AdConfigError(f"connector {settings.name}: page_size must be positive")
+        for partition in settings.partitions:
+            head = normalize_dn(partition.dn)
+            for container in (*partition.include, *partition.exclude):
+                norm = normalize_dn(container)
+                if norm != head and not norm.endswith("," + head):
+                    raise AdConfigError(
+                        f"connector {settings.name}: container {container!r} is not under partition "
+                        f"{partition.dn} (a DN in a YAML flow list [a, b] must be quoted: its commas split it)"
+                    )
         unknown = set(settings.object_types) - set(OBJECT_TYPES)
         if unknown:
             raise AdConfigError(f"connector {settings.name}: unknown object types {sorted(unknown)}")
