@@ -538,8 +538,13 @@ class AdConnector:
         # Out of scope means gone only for an object that may have been in scope before: in a DirSync
         # delta that is one that was renamed or moved (name / parentGUID reported); an attribute change
         # elsewhere in the domain concerns an object this connector never held. A USN delta cannot tell.
+        # DirSync sends objectClass only with a new object (it never changes afterwards): a new object
+        # was never in scope before, so neither can it leave it nor does it need reading again.
+        is_new = pl.col("objectClass").is_not_null() if "objectClass" in frame.columns else pl.lit(False)
         relocated = (
-            pl.col("parentGUID").is_not_null() | pl.col("name").is_not_null() if partial else pl.lit(True)
+            (pl.col("parentGUID").is_not_null() | pl.col("name").is_not_null()) & ~is_new
+            if partial
+            else pl.lit(True)
         )
         frame = frame.with_columns(
             (deleted | (~scope & relocated)).alias("_gone"),
@@ -551,29 +556,19 @@ class AdConnector:
         live = frame.filter(~pl.col("_gone") & pl.col("_wanted"))
         full_rows: list[pl.DataFrame] = []
         if partial and live.height:
-            # A create, a move (parentGUID) or a rename of an OU (its subtree's DNs changed without
-            # being reported) needs whole objects, which DirSync did not send.
-            moved = live.filter(
-                pl.col("parentGUID").is_not_null() if "parentGUID" in live.columns else pl.lit(False)
-            )
+            # A moved object may come from outside the scope, where the store never held it: it needs
+            # its whole image, which DirSync did not send.
+            moved = live.filter(pl.col("parentGUID").is_not_null() & ~is_new)
             if moved.height:
                 full_rows.append(self._read_by_guid(moved["objectGUID"].to_list(), partition))
-                live = live.filter(pl.col("parentGUID").is_null())
-            renamed_ous = frame.filter(
-                ~pl.col("_gone")
-                & (pl.col(OBJECT_TYPE) == "organizationalUnit")
-                & (pl.col("name").is_not_null() | pl.col("parentGUID").is_not_null())
-            )
-            for ou_dn in renamed_ous[DN].to_list():
-                subtree = self._concat(
-                    [
-                        self._decode_complete(page)
-                        for page in self.client.paged_search(
-                            ou_dn, self._filter, self.attributes, self.settings.page_size
-                        )
-                    ]
-                )
-                full_rows.append(subtree)
+                live = live.filter(pl.col("parentGUID").is_null() | is_new)
+        # The objects under a renamed or moved OU changed DN without being reported (by DirSync or by
+        # uSNChanged): read the subtree again. A USN delta cannot tell a rename from another change of
+        # the OU, so there every changed OU is read again (OUs change rarely).
+        relocated_ou = (pl.col(OBJECT_TYPE) == "organizationalUnit") & ~deleted & relocated
+        for ou_dn in frame.filter(relocated_ou)[DN].to_list():
+            pages = self.client.paged_search(ou_dn, self._filter, self.attributes, self.settings.page_size)
+            full_rows.append(self._concat([self._decode_complete(page) for page in pages]))
         batches: list[ImportBatch] = []
         helper = ["_gone", "_wanted", "isDeleted", "parentGUID", "name"]
         keep_name = "name" in {a.lower() for a in self.attributes}
@@ -585,7 +580,7 @@ class AdConnector:
                 [gone.select(ANCHOR, OBJECT_TYPE), full.filter(~scope).select(ANCHOR, OBJECT_TYPE)]
             )
             # Whole rows replace anything partial for the same object.
-            live = live.join(in_scope.select(ANCHOR), on=ANCHOR, how="anti")
+            live = live.join(full.select(ANCHOR), on=ANCHOR, how="anti")
             batches.extend(self._batches(in_scope, partition, partial=False))
         for object_type in self.settings.object_types:
             rows = live.filter(pl.col(OBJECT_TYPE) == object_type).drop(drop, strict=False)

@@ -413,3 +413,34 @@ def test_loader_reports_existing_objects_instead_of_failing(connector: AdConnect
     assert (stats.added, stats.existing) == (0, 1)
     with pytest.raises(ConstraintViolationError):
         load_frames(_admin(connector), [frame], skip_existing=False)
+
+
+def test_delta_after_an_ou_rename_and_move_reads_the_subtrees_again(samba_dc: SambaDC, forest: str) -> None:
+    """Children of a renamed OU get their new DNs; children of an OU moved out of scope are deleted."""
+    conn = AdConnector(settings_for(samba_dc, forest))
+    client = _admin(conn)
+    tag = uuid.uuid4().hex[:6]
+    renamed, leaving = f"OU=Ren{tag},OU=Sales,{forest}", f"OU=Out{tag},OU=Sales,{forest}"
+    for ou in (renamed, leaving):
+        client.add(ou, ["top", "organizationalUnit"], {})
+        for i in range(3):
+            client.add(
+                f"CN=c{i},{ou}", ["top", "person", "organizationalPerson", "user"], {"sAMAccountName": _sam()}
+            )
+    try:
+        watermarks = conn.full_import().watermarks
+        leaving_anchors = sorted(_anchor_of(conn, f"CN=c{i},{leaving}") for i in range(3))
+        leaving_anchors.append(_anchor_of(conn, leaving))
+        client.modify_dn(renamed, f"OU=Now{tag}")
+        client.modify_dn(leaving, f"OU=Out{tag}", new_superior=f"OU=Excluded,{forest}")
+        delta = conn.delta_import(watermarks)
+        whole_users = _frames(ImportResult([b for b in delta.batches if not b.partial], full=False), "user")
+        assert sorted(whole_users["_dn"].to_list()) == [
+            f"CN=c{i},OU=Now{tag},OU=Sales,{forest}" for i in range(3)
+        ]
+        assert sorted(a for b in delta.batches for a in b.deleted.to_list()) == sorted(leaving_anchors)
+    finally:
+        for ou in (f"OU=Now{tag},OU=Sales,{forest}", f"OU=Out{tag},OU=Excluded,{forest}", renamed, leaving):
+            with contextlib.suppress(Exception):
+                client.delete(ou, tree=True)
+        conn.close()
