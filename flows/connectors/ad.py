@@ -1,17 +1,37 @@
 """The Active Directory connector (ldap3 through :mod:`flows.connectors.ldap_client`).
 
+``AdConnector(AdSettings(...))`` or ``AdConnector.from_config(AdConnectorConfig)``; it binds lazily,
+on the first call that needs the directory.
+
 Full import: paged subtree searches of the included containers of each partition (naming context),
 decoded page by page into Polars frames, OU scope applied as one expression, value lists the server
-cut short completed by range retrieval, one :class:`ImportBatch` per object type. The watermark is taken
-*before* reading, so a change made during the import is seen again by the next delta.
+cut short completed by range retrieval, one :class:`ImportBatch` per object type and partition
+(``partial=False``). The watermark is taken *before* reading, so a change made during the import is
+seen again by the next delta. An included OU that no longer exists reads as empty (its objects are
+then obsoleted by the store, see :mod:`transforms.sync.obsoletion`).
 
 Delta import: DirSync per partition (the cookie is the watermark, ``dirsync:<base64>``), or the
-``uSNChanged`` high-water mark (``usn:<n>``) where the bind account may not use DirSync. DirSync rows
-carry only what changed (``partial=True``); see :mod:`flows.connectors.ad_decode` for ``member@add`` /
-``member@remove`` and ``_changed``. A rejected cookie falls back to a full import with a log line.
+``uSNChanged`` high-water mark (``usn:<n>``) with Show Deleted where the bind account may not use DirSync
+(``delta_method="auto"`` falls back by itself; ``"usn"`` forces it). A missing, invalid or expired
+watermark falls back to a full import (``ImportResult.full``), with a warning in the log.
 
-Export: modify (including the write of objectGUID into an empty ms-DS-ConsistencyGuid), add and delete
-under the configured writeback OU; one result row per object.
+What a delta returns, per object type and partition:
+
+* ``ImportBatch.deleted``: anchors of tombstones (``isDeleted``) and of objects renamed or moved out
+  of the OU scope (also the objects below an OU that moved out). An anchor the store never held is
+  simply ignored there.
+* ``partial=True`` batches (DirSync): one row per changed object with only what changed. The
+  ``_changed`` column (List(String)) names the attributes the directory reported; an attribute listed
+  there with a null value was cleared, one not listed is unchanged. Member changes arrive as
+  ``member@add`` / ``member@remove`` (List(String) of DNs) to apply to the stored ``member`` list;
+  ``member`` itself is null in those rows. ``_dn`` is always current (renames included).
+* ``partial=False`` batches in a delta: whole objects that were moved (they may come from outside
+  the scope) and every object below a renamed or moved OU (their DNs changed unreported); a USN delta
+  returns only whole objects.
+
+Export: modify (including the write of objectGUID into an empty ms-DS-ConsistencyGuid, as an LDAP add
+so that a value set meanwhile is never overwritten), add and delete under the configured writeback OU;
+one result row per object (EXPORT_RESULT_SCHEMA), errors marked transient or terminal.
 """
 
 from __future__ import annotations

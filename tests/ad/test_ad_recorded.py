@@ -210,3 +210,21 @@ def test_a_usn_watermark_reads_changes_with_show_deleted() -> None:
     searches = [c[1] for c in recorded.calls if c[0] == "search"]
     assert searches[0][1].startswith("(&(uSNChanged>=101)")
     assert result.watermarks == {P: "usn:4242"}
+
+
+def test_each_partition_has_its_own_watermark_and_batches() -> None:
+    """Two naming contexts: one cookie each, batches tagged with their partition."""
+    child = "DC=emea,DC=fabrikam,DC=com"
+    recorded = RecordedAd()
+    connector = _connector(recorded)
+    settings = connector.settings
+    two = AdConnector(
+        type(settings)(**{**settings.__dict__, "partitions": (AdPartition(P), AdPartition(child))}),
+        client_factory=lambda endpoint, password: recorded,  # type: ignore[arg-type,return-value]
+    )
+    result = two.full_import()
+    assert sorted(result.watermarks) == sorted([P, child])
+    # The recording answers every base with the same objects; scope keeps each partition's own.
+    assert {b.partition for b in result.batches} == {P}
+    searched = [c[1][0] for c in recorded.calls if c[0] == "search"]
+    assert searched == [P, child]
