@@ -119,6 +119,7 @@ DEFAULT_ATTRIBUTES: tuple[str, ...] = (
 REQUIRED_ATTRIBUTES: tuple[str, ...] = ("objectGUID", "objectClass")
 DELTA_ATTRIBUTES: tuple[str, ...] = ("name", "parentGUID", "isDeleted")
 _GUID_LOOKUP_CHUNK = 100
+NO_OBJECT_FILTER = "(objectGUID=" + "\\00" * 16 + ")"  # the nil GUID: no directory object has it
 
 DeltaMethod = Literal["auto", "dirsync", "usn"]
 
@@ -435,8 +436,9 @@ class AdConnector:
         if self.settings.delta_method in ("auto", "dirsync"):
             try:
                 cookie = b""
-                # A filter nothing matches moves the cookie to "now" without transferring objects.
-                for page in self.client.dir_sync(partition.dn, "(objectGUID=\\00)", ["objectGUID"], cookie):
+                # A filter nothing matches moves the cookie to "now" without transferring objects; an
+                # equality on a whole objectGUID is answered from the index (ms instead of a scan).
+                for page in self.client.dir_sync(partition.dn, NO_OBJECT_FILTER, ["objectGUID"], cookie):
                     cookie = page.cookie
                 return "dirsync:" + base64.b64encode(cookie).decode()
             except DirSyncNotPermittedError as exc:

@@ -139,27 +139,34 @@ def _parse_range(key: str) -> tuple[str, int, int | None] | None:
     return base, int(low), None if high == "*" else int(high)
 
 
-def _column(values: list[Any], name: str, atype: AttributeType) -> pl.Series:
+def _arrow(values: list[Any], atype: AttributeType) -> pa.Array:
     # pyarrow converts the Python lists in C++ (tens of times faster than pl.Series(values) with a
-    # nested dtype); UTF-8 validation is an Arrow cast; everything after is Polars.
+    # nested dtype); UTF-8 validation is an Arrow cast.
     raw = pa.array(values, type=pa.large_list(pa.large_binary()))
-    if atype.kind != "binary":
-        try:
-            raw = raw.cast(pa.large_list(pa.large_string()))
-        except pa.ArrowInvalid:
-            # A directory should only send UTF-8 for text syntaxes; keep what is readable rather than fail.
-            raw = pa.array(
-                [None if v is None else [x.decode("utf-8", "replace") for x in v] for v in values],
-                type=pa.large_list(pa.large_string()),
-            )
-    series = pl.Series(name, raw)
+    if atype.kind == "binary":
+        return raw
+    try:
+        return raw.cast(pa.large_list(pa.large_string()))
+    except pa.ArrowInvalid:
+        # A directory should only send UTF-8 for text syntaxes; keep what is readable rather than fail.
+        return pa.array(
+            [None if v is None else [x.decode("utf-8", "replace") for x in v] for v in values],
+            type=pa.large_list(pa.large_string()),
+        )
+
+
+def _typed(name: str, atype: AttributeType) -> pl.Expr:
+    """From the List(Binary|String) column as read to the column's type."""
+    column = pl.col(name)
     if not atype.multi:
-        series = series.list.first()
+        column = column.list.first()
     if atype.kind == "int":
-        return series.cast(atype.dtype)
+        return column.cast(atype.dtype).alias(name)
     if atype.kind == "bool":
-        return series.str.to_uppercase() == "TRUE" if not atype.multi else series.cast(atype.dtype)
-    return series
+        return (column.str.to_uppercase() == "TRUE" if not atype.multi else column.cast(atype.dtype)).alias(
+            name
+        )
+    return column.alias(name)
 
 
 def decode_entries(
@@ -204,17 +211,22 @@ def decode_entries(
                 columns[base][i] = values
                 if high is not None:
                     ranged.append(RangedValue(i, entry["dn"], base, high + 1))
-    series = [pl.Series(DN, dns, dtype=pl.String())]
+    arrays: dict[str, pa.Array] = {DN: pa.array(dns, type=pa.large_string())}
+    exprs: list[pl.Expr] = [pl.col(DN)]
     for name, values in columns.items():
-        if name.endswith((INCREMENTAL_ADD, INCREMENTAL_REMOVE)):
-            series.append(_column(values, name, AttributeType("string", multi=True)))
-        else:
-            series.append(_column(values, name, types.get(name)))
-    frame = pl.DataFrame(series)
-    if "objectGUID" in frame.columns:
-        frame = frame.with_columns(pl.col("objectGUID").bin.encode("base64").alias(ANCHOR))
-    if "objectClass" in frame.columns:
-        frame = frame.with_columns(object_type_expr().alias(OBJECT_TYPE))
+        atype = (
+            AttributeType("string", multi=True)
+            if name.endswith((INCREMENTAL_ADD, INCREMENTAL_REMOVE))
+            else types.get(name)
+        )
+        arrays[name] = _arrow(values, atype)
+        exprs.append(_typed(name, atype))
+    if "objectGUID" in columns:
+        exprs.append(pl.col("objectGUID").list.first().bin.encode("base64").alias(ANCHOR))
+    if "objectClass" in columns:
+        exprs.append(pl.col("objectClass").list.last().cast(pl.String()).alias(OBJECT_TYPE))
+    # One select: every conversion runs in a single Polars query instead of one per column.
+    frame = pl.DataFrame(pa.table(arrays)).select(exprs)
     return DecodedPage(frame, ranged)
 
 

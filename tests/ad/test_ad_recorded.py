@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flows.connectors.ad import AdConnector, AdPartition, AdSettings
+from flows.connectors.ad import NO_OBJECT_FILTER, AdConnector, AdPartition, AdSettings
 from flows.connectors.ldap_client import DirSyncCookieRejectedError, LdapEndpoint, PageResult
 
 P = "DC=fabrikam,DC=com"
@@ -95,7 +95,7 @@ class RecordedAd:
         self.calls.append(("dirsync", cookie))
         if self.reject_cookie and cookie:
             raise DirSyncCookieRejectedError("unavailableCriticalExtension", "DirSyncCookieRejected")
-        if flt == "(objectGUID=\\00)":
+        if flt == NO_OBJECT_FILTER:
             yield PageResult([], b"cookie-now", False)
             return
         yield from self.dirsync_pages
