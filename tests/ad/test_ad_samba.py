@@ -457,3 +457,39 @@ def test_delta_after_an_ou_rename_and_move_reads_the_subtrees_again(samba_dc: Sa
             with contextlib.suppress(Exception):
                 client.delete(ou, tree=True)
         conn.close()
+
+
+def test_without_the_replication_right_the_delta_falls_back_to_usn(
+    samba_dc: SambaDC, forest: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind account that may not use DirSync gets a USN watermark and USN deltas (delta: dirsync)."""
+    admin_conn = AdConnector(settings_for(samba_dc, forest))
+    admin = _admin(admin_conn)
+    password = f"Pw-{uuid.uuid4().hex}-9x"
+    reader = f"CN=reader-{uuid.uuid4().hex[:6]},OU=IT,{forest}"
+    admin.add(
+        reader,
+        ["top", "person", "organizationalPerson", "user"],
+        {
+            "sAMAccountName": _sam(),
+            "unicodePwd": f'"{password}"'.encode("utf-16-le"),
+            "userAccountControl": "512",
+        },
+    )
+    monkeypatch.setenv("FORESTSYNC_TEST_READER_PW", password)
+    conn = AdConnector(
+        settings_for(samba_dc, forest, bind_dn=reader, password="env:FORESTSYNC_TEST_READER_PW")
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="flows.connectors.ad"):
+            watermarks = conn.full_import().watermarks
+        assert next(iter(watermarks.values())).startswith("usn:")
+        assert any("DirSync not permitted" in r.getMessage() for r in caplog.records)
+        target = f"CN=user0036,OU=Sales,{forest}"
+        admin.modify(target, {"title": [(ldap3.MODIFY_REPLACE, ["Seen by a reader"])]})
+        users = _frames(conn.delta_import(watermarks), "user")
+        assert users.filter(pl.col("_dn") == target)["title"].to_list() == ["Seen by a reader"]
+    finally:
+        conn.close()
+        admin.delete(reader)
+        admin_conn.close()
