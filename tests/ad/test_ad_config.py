@@ -6,6 +6,7 @@ import pytest
 
 from flows.config import AdConnectorConfig, parse_config
 from flows.connectors.ad import DEFAULT_ATTRIBUTES, OBJECT_TYPES, AdConfigError, AdConnector, AdPartition
+from flows.connectors.base import Connector
 from flows.connectors.factory import build_connector
 from flows.errors import SecretError
 
@@ -35,7 +36,8 @@ def test_settings_follow_the_configuration() -> None:
     entry = config.connector("corp")
     assert isinstance(entry, AdConnectorConfig)
     connector = build_connector(entry, config)
-    assert isinstance(connector, AdConnector)
+    assert isinstance(connector, AdConnector) and isinstance(connector, Connector)
+    assert connector.name == "corp" and "foreignSecurityPrincipal" in connector.object_types()
     s = connector.settings
     assert (s.host, s.tls, s.ca_file, s.tls_server_name) == (
         "127.0.0.1",
