@@ -32,6 +32,7 @@ from flows.connectors.ldap_client import (
     LdapEndpoint,
     LdapTerminalError,
     NoSuchObjectError,
+    values_of,
 )
 from transforms.sync.ou_scope import normalize_dn
 
@@ -109,17 +110,16 @@ class DirectorySchema:
     @classmethod
     def read(cls, client: LdapClient) -> DirectorySchema:
         root = client.root_dse(["schemaNamingContext"])
-        schema_nc = root["raw_attributes"]["schemaNamingContext"][0].decode()
+        schema_nc = values_of(root, "schemaNamingContext")[0].decode()
         known: set[str] = set()
         references: set[str] = set()
         for page in client.paged_search(
             schema_nc, "(objectClass=attributeSchema)", ["lDAPDisplayName", "attributeSyntax"], 1000
         ):
             for entry in page:
-                raw = entry["raw_attributes"]
-                name = raw["lDAPDisplayName"][0].decode().lower()
+                name = values_of(entry, "lDAPDisplayName")[0].decode().lower()
                 known.add(name)
-                if raw.get("attributeSyntax") == [b"2.5.5.1"]:
+                if values_of(entry, "attributeSyntax") == [b"2.5.5.1"]:
                     references.add(name)
         return cls(frozenset(known), frozenset(references))
 

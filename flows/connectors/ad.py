@@ -69,6 +69,7 @@ from flows.connectors.ldap_client import (
     TlsMode,
     escape_filter_value,
     guid_dn,
+    values_of,
 )
 from flows.errors import ConfigError
 from flows.secrets import resolve_secret
@@ -312,7 +313,7 @@ class AdConnector:
             return
         self._schema_loaded = True
         root = self._client.root_dse(["schemaNamingContext"])
-        schema_nc = [v.decode() for v in root["raw_attributes"].get("schemaNamingContext", [])]
+        schema_nc = [v.decode() for v in values_of(root, "schemaNamingContext")]
         if not schema_nc:
             return
         clauses = "".join(f"(lDAPDisplayName={escape_filter_value(a)})" for a in unknown)
@@ -323,11 +324,10 @@ class AdConnector:
             self.settings.page_size,
         ):
             for entry in page:
-                raw = entry["raw_attributes"]
                 self.types.learn(
-                    raw["lDAPDisplayName"][0].decode(),
-                    raw["attributeSyntax"][0].decode(),
-                    raw.get("isSingleValued", [b"FALSE"])[0].upper() == b"TRUE",
+                    values_of(entry, "lDAPDisplayName")[0].decode(),
+                    values_of(entry, "attributeSyntax")[0].decode(),
+                    values_of(entry, "isSingleValued")[:1] == [b"TRUE"],
                 )
 
     def object_types(self) -> list[str]:
@@ -451,7 +451,7 @@ class AdConnector:
 
     def _highest_usn(self) -> int:
         root = self.client.root_dse(["highestCommittedUSN"])
-        return int(root["raw_attributes"]["highestCommittedUSN"][0])
+        return int(values_of(root, "highestCommittedUSN")[0])
 
     # delta import ------------------------------------------------------------------------------------
 
@@ -636,8 +636,7 @@ class AdConnector:
                 partition.dn, f"(|{clauses})", ["objectGUID", "objectClass"], self.settings.page_size, True
             ):
                 for entry in page:
-                    raw = entry["raw_attributes"]
-                    types[raw["objectGUID"][0]] = raw["objectClass"][-1].decode()
+                    types[values_of(entry, "objectGUID")[0]] = values_of(entry, "objectClass")[-1].decode()
         lookup = pl.DataFrame(
             {"objectGUID": list(types), "_resolved_type": list(types.values())},
             schema={"objectGUID": pl.Binary(), "_resolved_type": pl.String()},
@@ -725,7 +724,7 @@ class AdConnector:
         entry = client.read(dn, ["objectGUID"])
         if entry is None:
             return None
-        return base64.b64encode(entry["raw_attributes"]["objectGUID"][0]).decode()
+        return base64.b64encode(values_of(entry, "objectGUID")[0]).decode()
 
     def _export_update(
         self, client: DirectoryClient, anchor: str | None, dn: str | None, rows: pl.DataFrame

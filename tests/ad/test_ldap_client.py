@@ -118,3 +118,12 @@ def test_guid_dn_uses_dotnet_byte_order() -> None:
     """objectGUID bytes are little-endian in the first three fields, as .NET's Guid(byte[])."""
     raw = bytes.fromhex("33221100554477668899aabbccddeeff")
     assert guid_dn(raw) == "<GUID=00112233-4455-6677-8899-aabbccddeeff>"
+
+
+def test_values_of_ignores_the_casing_the_server_used() -> None:
+    from flows.connectors.ldap_client import values_of
+
+    entry = {"dn": "CN=x", "raw_attributes": {"objectguid": [b"\x01"], "cn": [b"x"]}}
+    assert values_of(entry, "objectGUID") == [b"\x01"]
+    assert values_of(entry, "cn") == [b"x"]
+    assert values_of(entry, "missing") == []
