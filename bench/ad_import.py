@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=1000)
     args = parser.parse_args()
     users = args.users or (1000 if args.quick else 3000)
-    rounds = args.rounds or (3 if args.quick else 5)
+    rounds = args.rounds or (5 if args.quick else 7)
     logging.basicConfig(level=logging.WARNING)
 
     dc = ensure_samba_dc()
