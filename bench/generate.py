@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -49,19 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="forestsync-bench-") as tmp:
         path = (args.keep or Path(tmp)) / "forest.ldif"
         path.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         forest = generate_forest(users, groups, args.domains, args.seed)
         t1 = time.perf_counter()
         entries = write_ldif(forest, path)
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
         size_mb = path.stat().st_size / 1e6
         del forest
         gc.collect()
         print(
-            f"generate: {users} users, {entries} entries in {t1 - t0:.2f}s; LDIF {size_mb:.0f} MB in {t2 - t1:.2f}s"
+            f"generate: {users} users, {entries} entries in {t1 - t0:.2f}s; LDIF {size_mb:.0f} MB in {t2 - t1:.2f}s",
+            flush=True,
         )
 
-        t3 = time.perf_counter()
+        c3, t3 = time.process_time(), time.perf_counter()
         result = LdifConnector("bench", path).full_import()
         t4 = time.perf_counter()
         counters: dict[str, int] = {}
@@ -69,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             staged = stage_full_import(None, batch.frame)
             for k, v in staged.counters.items():
                 counters[k] = counters.get(k, 0) + v
-        t5 = time.perf_counter()
+        c5, t5 = time.process_time(), time.perf_counter()
         imported = sum(b.frame.height for b in result.batches)
-        print(f"import: parsed {imported} objects in {t4 - t3:.2f}s, staged in {t5 - t4:.2f}s; {counters}")
+        print(
+            f"import: parsed {imported} objects in {t4 - t3:.2f}s, staged in {t5 - t4:.2f}s; {counters}",
+            flush=True,
+        )
 
     figures = {
         "users": users,
@@ -85,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         "parse_s": round(t4 - t3, 2),
         "stage_s": round(t5 - t4, 2),
         "stage_add": counters.get("stage-add", 0),
+        # CPU seconds (all threads) and the 1-minute load average: wall times on a shared machine vary.
+        "generate_cpu_s": round(c2 - c0, 2),
+        "import_cpu_s": round(c5 - c3, 2),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
         "polars": pl.__version__,
     }
     print(json.dumps(figures))

@@ -290,7 +290,7 @@ def generate_forest(
     computer_rid_base = group_rid_base + per_domain_groups
 
     ous = _organizational_units(doms, rnd)
-    people = _people(users, doms, rnd)
+    people = _people(users, doms, rnd, inet_org_person_share)
     contact_frame = _contacts(n_contacts, doms, rnd)
     computer_frame = _computers(n_computers, doms, rnd, people, computer_rid_base)
     group_frame = _groups(groups, doms, rnd, people, contact_frame, group_rid_base)
@@ -326,7 +326,7 @@ def _organizational_units(doms: Sequence[Domain], rnd: _Random) -> pl.DataFrame:
     return _typed(frame, "organizationalUnit", _OU_ATTRS)
 
 
-def _people(n: int, doms: Sequence[Domain], rnd: _Random) -> pl.DataFrame:
+def _people(n: int, doms: Sequence[Domain], rnd: _Random, inet_org_person_share: float) -> pl.DataFrame:
     """Regular users and inetOrgPersons, in generation order, with helper columns ``_i``, ``_d``, ``_k``."""
     n_dom = len(doms)
     i = pl.int_range(0, n, eager=True, dtype=pl.Int64).alias("_i")
@@ -367,7 +367,7 @@ def _people(n: int, doms: Sequence[Domain], rnd: _Random) -> pl.DataFrame:
             "_has_other_phone": rnd.chance("user/other-phone", n, 0.05),
             "_has_photo": rnd.chance("user/photo", n, 0.01),
             "_has_employee_id": rnd.chance("user/employee-id", n, 0.8),
-            "_inet_org": rnd.chance("user/inet-org-person", n, 0.05),
+            "_inet_org": rnd.chance("user/inet-org-person", n, inet_org_person_share),
             "_mgr_has": mgr_has,
             "objectGUID": rnd.blobs("user/guid", n, 16),
             "_photo": rnd.blobs("user/photo-bytes", n, 48),

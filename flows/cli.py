@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.cli_generate import generate
 from flows.environment import prepare_prefect_environment
 from flows.errors import ForestsyncError
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 cs_app = typer.Typer(help="Connector spaces: what each connector imported.", no_args_is_help=True)
 app.add_typer(cs_app, name="cs")
+app.command("generate")(generate)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,7 +61,9 @@ def sync(
     from flows.cycle import sync_cycle
 
     try:
-        report = sync_cycle(config_path=str(config) if config else None, policy=policy)
+        report = sync_cycle(
+            config_path=str(config) if config else None, policy="initial" if policy == "initial" else "delta"
+        )
     except ForestsyncError as exc:
         raise fail(exc) from None
     if as_json:

@@ -138,6 +138,8 @@ class ScheduleConfig(_Model):
 class Config(_Model):
     store: Path = Path(DEFAULT_STORE)
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
+    # The install wizard's choices that select rule variants (rules with a `when:` condition).
+    rule_options: dict[str, str] = Field(default_factory=lambda: {"user_matching": "objects-once"})
     parameters: dict[str, str] = Field(default_factory=dict)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
     export: ExportConfig = ExportConfig()

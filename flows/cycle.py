@@ -8,6 +8,7 @@ cycle run one after another in the flow's process).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,10 @@ from prefect.context import get_run_context
 
 from flows.config import Config, load_config
 from flows.connectors.factory import build_connector
+from flows.rulesets import load_rule_set, rule_set_hash
+from flows.stages.exporting import export_connector
 from flows.stages.importing import import_connector_space
+from flows.stages.syncing import synchronize
 from flows.store import Store
 
 Policy = Literal["delta", "initial"]
@@ -54,18 +58,104 @@ def import_task(config_path: str | None, connector: str, cycle_id: str, full: bo
     return step
 
 
+RULE_HASH_SETTING = "rule_set_hash"
+
+
+@task(task_run_name="sync ({mode})")
+def sync_task(config_path: str | None, cycle_id: str, mode: Literal["full", "delta"]) -> list[dict[str, Any]]:
+    """Full or delta synchronization of every connector through the rule set (one step per connector)."""
+    config = load_config(config_path)
+    folders = [config.resolve(p) for p in config.rules]
+    rules = load_rule_set(folders, config.rule_options)
+    digest = rule_set_hash(folders, config.rule_options)
+    with Store(config.resolve(config.store)) as store:
+        if mode == "delta" and store.get_setting(RULE_HASH_SETTING) != digest:
+            get_run_logger().info("the rule set changed since the last sync: running a full sync")
+            mode = "full"
+        steps = synchronize(store, config, rules, cycle_id=cycle_id, mode=mode, flow_run_id=_flow_run_id())
+        store.set_setting(RULE_HASH_SETTING, digest)
+    return steps
+
+
+@task(task_run_name="export {connector}")
+def export_task(
+    config_path: str | None, connector: str, cycle_id: str, allow_deletes_once: bool
+) -> dict[str, Any]:
+    """Send one connector's pending exports (or, in staging mode, only write the export preview)."""
+    config = load_config(config_path)
+    connector_config = config.connector(connector)
+    with Store(config.resolve(config.store)) as store:
+        step = export_connector(
+            store,
+            build_connector(connector_config, config),
+            kind=connector_config.kind,
+            cycle_id=cycle_id,
+            staging=config.export.staging,
+            deletion_threshold=config.export.deletion_threshold,
+            allow_deletes_once=allow_deletes_once,
+            preview_dir=config.resolve(config.store).parent,
+            flow_run_id=_flow_run_id(),
+        )
+    logger = get_run_logger()
+    if step["status"] == "stopped-deletion-threshold-exceeded":
+        logger.warning(step["message"])
+    else:
+        logger.info("%s Export: %s %s", connector, step["status"], step["counters"])
+    if "preview" in step:
+        _publish_preview(connector, step["preview"])
+        del step["preview"]
+    return step
+
+
+def export_order(config: Config) -> list[str]:
+    """Entra ID first, then the AD forests that have rules writing back; snapshots are never exported."""
+    return [
+        c.name
+        for c in sorted(config.connectors, key=lambda c: 0 if c.kind == "aad" else 1)
+        if c.kind != "ldif"
+    ]
+
+
+def _publish_preview(connector: str, preview: dict[str, Any]) -> None:
+    counts = preview["counts"]
+    lines = [
+        f"# Export preview: {connector}",
+        "",
+        f"creates {counts.get('add', 0)}, updates {counts.get('update', 0)}, deletes {counts.get('delete', 0)}",
+        "",
+        "| op | type | object | attributes |",
+        "|---|---|---|---|",
+    ]
+    for op, items in preview["objects"].items():
+        for item in items[:200]:
+            attrs = ", ".join(f"{k}={v['new']}" for k, v in list(item["attributes"].items())[:8])
+            lines.append(f"| {op} | {item['object_type']} | {item['dn'] or item['mv_id']} | {attrs} |")
+    with contextlib.suppress(Exception):
+        create_markdown_artifact(
+            markdown="\n".join(lines), key=f"export-preview-{connector}", description="Staging mode"
+        )
+
+
 def ordered_connectors(config: Config) -> list[str]:
     return [c.name for c in sorted(config.connectors, key=lambda c: IMPORT_ORDER.get(c.kind, 9))]
 
 
 @flow(name="sync-cycle", log_prints=False)
-def sync_cycle(config_path: str | None = None, policy: Policy = "delta") -> dict[str, Any]:
-    """One sync cycle in the product's order, with policy ``delta`` or ``initial``."""
+def sync_cycle(
+    config_path: str | None = None, policy: Policy = "delta", allow_deletes_once: bool = False
+) -> dict[str, Any]:
+    """One sync cycle in the product's order, with policy ``delta`` or ``initial``.
+
+    ``allow_deletes_once`` lets this one cycle export more deletes than the deletion threshold.
+    """
     config = load_config(config_path)
     cycle_id = uuid.uuid4().hex[:12]
     steps: list[dict[str, Any]] = []
     for name in ordered_connectors(config):
         steps.append(import_task(config_path, name, cycle_id, policy == "initial"))
+    steps.extend(sync_task(config_path, cycle_id, "full" if policy == "initial" else "delta"))
+    for name in export_order(config):
+        steps.append(export_task(config_path, name, cycle_id, allow_deletes_once))
     report = {"cycle_id": cycle_id, "policy": policy, "steps": steps}
     _publish_report(report)
     return report
@@ -81,12 +171,11 @@ def _publish_report(report: dict[str, Any]) -> None:
     for step in report["steps"]:
         counters = ", ".join(f"{k}={v}" for k, v in step["counters"].items() if v) or "-"
         lines.append(f"| {step['connector']} | {step['profile']} | {step['status']} | {counters} |")
-    try:
+    # An artifact is a view of the run; the run history in the store is the record.
+    with contextlib.suppress(Exception):
         create_markdown_artifact(
             markdown="\n".join(lines), key="sync-cycle-report", description="Run history of the cycle"
         )
-    except Exception:  # an artifact is a view of the run; the run history in the store is the record
-        pass
 
 
 def config_path_str(path: Path | None) -> str | None:

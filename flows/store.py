@@ -70,6 +70,25 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "settings: key/value state of the scheduler (rule hash, connector overrides)",
         _sql("CREATE TABLE settings (key VARCHAR PRIMARY KEY, value JSON, updated_at TIMESTAMPTZ)"),
     ),
+    Migration(
+        3,
+        "sync state tables in the engine's schemas: links with direction and lifetime, export memory per "
+        "metaverse object, the reference index",
+        _sql(
+            """CREATE TABLE links_v3 (connector VARCHAR, object_type VARCHAR, _anchor VARCHAR, _dn VARCHAR,
+                   _mv_id VARCHAR, mv_object_type VARCHAR, rule VARCHAR, link_type VARCHAR, direction VARCHAR,
+                   sustains BOOLEAN, anchor_assigned BOOLEAN)""",
+            """INSERT INTO links_v3 SELECT connector, NULL, _anchor, NULL, _mv_id, NULL, rule, link_type,
+                   'inbound', link_type IN ('Provision', 'StickyJoin'), FALSE FROM links""",
+            "DROP TABLE links",
+            "ALTER TABLE links_v3 RENAME TO links",
+            """CREATE TABLE export_memory_v3 (connector VARCHAR, _mv_id VARCHAR, attribute VARCHAR, value VARCHAR)""",
+            """INSERT INTO export_memory_v3 SELECT connector, _mv_id, attribute, value FROM export_memory""",
+            "DROP TABLE export_memory",
+            "ALTER TABLE export_memory_v3 RENAME TO export_memory",
+            "CREATE TABLE reference_index (connector VARCHAR, _anchor VARCHAR, target_dn VARCHAR)",
+        ),
+    ),
 )
 
 _IDENT = re.compile(r"[^a-z0-9_]+")
@@ -214,6 +233,12 @@ class Store:
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         with self._registered(frame) as view:
             self._exec(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM {view}')
+
+    def overwrite(self, name: str, frame: pl.DataFrame) -> None:
+        """Replace the rows of a fixed-schema table, keeping its declared columns and types."""
+        with self.transaction():
+            self._exec(f'DELETE FROM "{name}"')
+            self.append(name, frame)
 
     def read_table(self, name: str, *, order_by: str | None = None) -> pl.DataFrame:
         _check_ident(name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import mmap
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +185,7 @@ class _Checks:
 
 
 def _logical_lines(lines: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    """Join continuation lines (a leading space) to the line they continue; drop comments.
+    """Join continuation lines (a leading space) to the line they continue.
 
     Each round folds the last continuation line of every run into the line before it, so the work is
     proportional to the continuation lines and the rounds to the longest run.
@@ -205,87 +206,95 @@ def _logical_lines(lines: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
         t = df["t"]
         merged = t.gather(target) + t.gather(target + 1).str.slice(1)
         df = df.with_columns(t.scatter(target, merged)).filter(~last)
-    return df.select("n", "t").filter(~pl.col("t").str.starts_with("#").fill_null(False))
+    return df.select("n", "t")
 
 
-def _split_lines(logical: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    """Entries and ``attr: value`` pairs: columns n, e (entry index), first, attr, key, b64, value."""
+def _split_lines(logical: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, list[str], dict[str, str]]:
+    """Entries and ``attr: value`` pairs: columns n, first, e (entry index), kc, b64, value, bv.
+
+    ``kc`` indexes the returned key list (lowercased attribute names without options); the dict maps
+    each key to its first spelling in the file. Attribute names are few, so they are resolved once per
+    distinct spelling (an Enum cast), not per line; the line text is dropped as soon as it is split.
+    """
     blank = pl.col("t").is_null() | (pl.col("t") == "")
-    df = logical.with_columns(blank=blank)
+    comment = pl.col("t").str.starts_with("#").fill_null(False)
+    df = logical.with_columns(blank=blank, comment=comment)
     # version-spec: only as the first line of the file (comments aside); it separates like a blank line.
-    first_real = df.filter(~pl.col("blank")).head(1)
-    if first_real.height and str(first_real["t"][0]).lower().startswith("version:"):
-        version = str(first_real["t"][0]).split(":", 1)[1].strip()
-        if version != "1":
-            checks.add(first_real, f"unsupported LDIF version {version!r} (only version 1 exists)", 9)
-        df = df.with_columns(blank=pl.col("blank") | (pl.col("n") == first_real["n"][0]))
-    df = df.with_columns(grp=pl.col("blank").cum_sum()).filter(~pl.col("blank"))
-    df = df.with_columns(first=(pl.col("grp") != pl.col("grp").shift(1)).fill_null(True)).with_columns(
-        e=pl.col("first").cum_sum().cast(pl.Int64) - 1,
-        p=pl.col("t").str.find(":", literal=True),
-    )
-    checks.add(df.filter(pl.col("p").is_null()), "expected 'attribute: value' (no colon on this line)", 1)
+    real = ~df["blank"] & ~df["comment"]
+    if bool(real.any()):
+        first_real = df.slice(int(real.arg_max() or 0), 1)
+        if str(first_real["t"][0]).lower().startswith("version:"):
+            version = str(first_real["t"][0]).split(":", 1)[1].strip()
+            if version != "1":
+                checks.add(first_real, f"unsupported LDIF version {version!r} (only version 1 exists)", 9)
+            df = df.with_columns(blank=pl.col("blank") | (pl.col("n") == first_real["n"][0]))
+    df = df.with_columns(grp=pl.col("blank").cum_sum()).filter(~pl.col("blank") & ~pl.col("comment"))
     df = df.with_columns(
-        attr=pl.col("t").str.slice(0, pl.col("p")),
-        rest=pl.col("t").str.slice(pl.col("p") + 1),
-    )
-    spellings = df["attr"].drop_nulls().unique()
-    bad_spellings = spellings.filter(~spellings.str.contains(_ATTRIBUTE_DESCRIPTION))
-    if bad_spellings.len():
-        bad_attr = df.filter(pl.col("attr").is_in(bad_spellings.implode()))
+        first=(pl.col("grp") != pl.col("grp").shift(1)).fill_null(True),
+        s=pl.col("t").str.splitn(":", 2),
+    ).unnest("s")
+    df = df.with_columns(e=pl.col("first").cum_sum().cast(pl.Int64) - 1).drop("grp", "blank", "comment")
+    df = df.rename({"field_0": "attr", "field_1": "rest"})
+    checks.add(df.filter(pl.col("rest").is_null()), "expected 'attribute: value' (no colon on this line)", 1)
+    spellings = df.select(pl.col("attr").filter(pl.col("rest").is_not_null()).unique(maintain_order=True))
+    spelling_list = [str(s) for s in spellings.to_series().to_list()]
+    bad = [s for s in spelling_list if re.fullmatch(_ATTRIBUTE_DESCRIPTION, s) is None]
+    if bad:
+        bad_attr = df.filter(pl.col("attr").is_in(bad) & pl.col("rest").is_not_null())
         checks.add(bad_attr, pl.lit("invalid attribute description '") + pl.col("attr") + pl.lit("'"), 1)
+    key_names = sorted({_key_of(s) for s in spelling_list})
+    key_index = {k: i for i, k in enumerate(key_names)}
+    code_of_spelling = pl.Series([key_index[_key_of(s)] for s in spelling_list], dtype=pl.Int64)
     df = df.with_columns(
-        b64=pl.col("rest").str.starts_with(":"),
-        url=pl.col("rest").str.starts_with("<"),
+        kc=pl.when(pl.col("rest").is_not_null()).then(
+            pl.col("attr").cast(pl.Enum(spelling_list or ["-"]), strict=False).to_physical()
+        ),
+        b64=pl.col("rest").str.starts_with(":").fill_null(False),
+        url=pl.col("rest").str.starts_with("<").fill_null(False),
+        # FILL is spaces; a SAFE-STRING never starts with ':' so stripping "::"+spaces is exact.
+        value=pl.col("rest").str.strip_chars_start(": "),
     )
-    checks.add(
-        df.filter(pl.col("url")),
-        "URL values ('attribute:< url') are not supported",
-        pl.col("p") + 2,
-    )
+    df = df.with_columns(kc=code_of_spelling.gather(df["kc"]) if spelling_list else pl.lit(None, pl.Int64))
+    checks.add(df.filter(pl.col("url")), "URL values ('attribute:< url') are not supported", None)
+    b64_rows = df["b64"].arg_true()
+    decoded = df["value"].gather(b64_rows).str.decode("base64", strict=False)
     df = df.with_columns(
-        value=pl.when(pl.col("b64"))
-        .then(pl.col("rest").str.slice(1))
-        .otherwise(pl.col("rest"))
-        .str.strip_chars_start(" ")
+        bv=pl.repeat(None, df.height, dtype=pl.Binary, eager=True).scatter(b64_rows, decoded)
     )
-    key = pl.col("attr")
-    if bool(df["attr"].str.contains(";", literal=True).any()):
-        key = key.str.replace(";.*$", "")
-    df = df.with_columns(key=key.str.to_lowercase()).drop("rest", "url", "grp", "p")
+    if decoded.null_count():
+        bad_b64 = df.filter(pl.col("b64") & pl.col("bv").is_null())
+        column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
+        checks.add(bad_b64, "invalid base64 value", column)
 
-    version_inside = pl.col("first") & (pl.col("key") == "version")
+    dn, version_code = key_index.get("dn", -1), key_index.get("version", -1)
+    version_inside = pl.col("first") & (pl.col("kc") == version_code)
     checks.add(df.filter(version_inside), "'version:' is only allowed at the start of the file", 1)
     checks.add(
-        df.filter(pl.col("first") & (pl.col("key") != "dn") & ~version_inside),
+        df.filter(pl.col("first") & pl.col("rest").is_not_null() & (pl.col("kc") != dn) & ~version_inside),
         pl.lit("an entry must start with 'dn:' (found '") + pl.col("attr") + pl.lit(":')"),
         1,
     )
     checks.add(
-        df.filter(~pl.col("first") & (pl.col("key") == "dn")),
+        df.filter(~pl.col("first") & (pl.col("kc") == dn)),
         "'dn:' inside an entry (is the blank line before it missing?)",
         1,
     )
-    return df
+    spelling: dict[str, str] = {}
+    for sp in spelling_list:
+        spelling.setdefault(_key_of(sp), sp)
+    return df.select("n", "first", "e", "kc", "b64", "value", "bv"), key_names, spelling
 
 
-def _decode_base64(df: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    df = df.with_columns(
-        bv=pl.when(pl.col("b64")).then(pl.col("value").str.decode("base64", strict=False)),
-        sv=pl.when(~pl.col("b64")).then(pl.col("value")),
-    )
-    value_column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
-    checks.add(df.filter(pl.col("b64") & pl.col("bv").is_null()), "invalid base64 value", value_column)
-    return df.drop("value")
+def _key_of(spelling: str) -> str:
+    return spelling.split(";", 1)[0].lower()
 
 
-def _change_types(df: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
+def _change_types(df: pl.DataFrame, key_names: list[str], checks: _Checks) -> pl.DataFrame:
     """``changetype: add`` is a content record; other change records cannot be a snapshot."""
-    if not bool((df["key"] == "changetype").any()):
+    if "changetype" not in key_names:
         return df
-    ct = df.with_columns(after_dn=pl.col("first").shift(1).fill_null(False)).filter(
-        pl.col("key") == "changetype"
-    )
+    code = key_names.index("changetype")
+    ct = df.with_columns(after_dn=pl.col("first").shift(1).fill_null(False)).filter(pl.col("kc") == code)
     ct = ct.with_columns(ctv=_text(ct, checks).str.strip_chars().str.to_lowercase())
     checks.add(ct.filter(~pl.col("after_dn")), "'changetype:' must directly follow the entry's 'dn:'", 1)
     checks.add(
@@ -300,29 +309,30 @@ def _change_types(df: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
         pl.lit("unknown changetype '") + pl.col("ctv") + pl.lit("'"),
         1,
     )
-    return df.filter(pl.col("key") != "changetype")
+    return df.filter(pl.col("kc") != code)
 
 
 def _text(df: pl.DataFrame, checks: _Checks) -> pl.Expr:
     """String values of ``df``'s lines, base64 ones decoded as UTF-8 (a failure is a problem on its line)."""
-    b = df.filter(pl.col("bv").is_not_null())
-    if b.height:
-        try:
-            b["bv"].cast(pl.String)
-        except pl.exceptions.ComputeError:
-            for n, value in b.select("n", "bv").iter_rows():  # error path only: find the offending lines
-                try:
-                    value.decode("utf-8")
-                except UnicodeDecodeError:
-                    checks.add(pl.DataFrame({"n": [n]}), "base64 value is not valid UTF-8 text", None)
-            return pl.col("sv")
-    return pl.coalesce(pl.col("sv"), pl.col("bv").cast(pl.String))
+    b = df.filter(pl.col("b64"))
+    if b.height == 0:
+        return pl.col("value")
+    try:
+        b["bv"].cast(pl.String)
+    except pl.exceptions.ComputeError:
+        for n, value in b.select("n", "bv").iter_rows():  # error path only: find the offending lines
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                checks.add(pl.DataFrame({"n": [n]}), "base64 value is not valid UTF-8 text", None)
+        return pl.when(~pl.col("b64")).then(pl.col("value"))
+    return pl.when(pl.col("b64")).then(pl.col("bv").cast(pl.String)).otherwise(pl.col("value"))
 
 
 def _typed_values(part: pl.DataFrame, name: str, checks: _Checks) -> pl.Series:
     syntax = attribute_type(name).syntax
     if syntax is AttributeSyntax.BINARY:
-        expr = pl.coalesce(pl.col("bv"), pl.col("sv").cast(pl.Binary))
+        expr = pl.when(pl.col("b64")).then(pl.col("bv")).otherwise(pl.col("value").cast(pl.Binary))
         return part.select(expr.alias(name)).to_series()
     text = part.select(_text(part, checks).alias(name)).to_series()
     if syntax is AttributeSyntax.INTEGER:
@@ -337,8 +347,7 @@ def _typed_values(part: pl.DataFrame, name: str, checks: _Checks) -> pl.Series:
     return text
 
 
-def _object_types(lines: pl.DataFrame, entries: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
-    oc = lines.filter(pl.col("key") == "objectclass")
+def _object_types(oc: pl.DataFrame, entries: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
     oc = oc.with_columns(_text(oc, checks).alias("v"))
     rank = {t.lower(): i for i, t in enumerate(OBJECT_TYPE_PRECEDENCE)}
     oc = oc.with_columns(
@@ -377,22 +386,24 @@ def parse_ldif(
     label = name or (str(src) if isinstance(src, Path) else "<ldif>")
     checks = _Checks(label)
     logical = _logical_lines(read_lines(src, label), checks)
-    df = _split_lines(logical, checks)
-    df = _decode_base64(df, checks)
-    df = _change_types(df, checks)
+    df, key_names, spelling = _split_lines(logical, checks)
+    del logical
+    df = _change_types(df, key_names, checks)
     checks.raise_if_any()
 
     dn_rows = df.filter(pl.col("first"))
     entries = dn_rows.select("e", "n", _text(dn_rows, checks).alias("dn"))
     checks.raise_if_any()
+    if entries.height == 0:
+        return ParsedLdif({}, 0)
     dn_key = pl.col("dn").str.to_lowercase()
     dup = entries.filter(dn_key.is_duplicated() & ~dn_key.is_first_distinct())
     checks.add(dup, pl.lit("duplicate entry '") + pl.col("dn") + pl.lit("'"), None)
-    values = df.filter(~pl.col("first")).select("n", "e", "attr", "key", "sv", "bv")
-    entries = _object_types(values, entries, checks)
+    oc_code = key_names.index("objectclass") if "objectclass" in key_names else -1
+    entries = _object_types(df.filter(pl.col("kc") == oc_code), entries, checks)
     checks.raise_if_any()
 
-    frames = _wide_frames(entries, values, anchor_attribute, checks)
+    frames = _wide_frames(entries, df, key_names, spelling, anchor_attribute, checks)
     checks.raise_if_any()
     if frames:
         all_anchors = pl.concat([f.select(ANCHOR, "_n") for f in frames.values()])
@@ -415,36 +426,51 @@ def _list_column(name: str, part: pl.DataFrame, vals: pl.Series, height: int) ->
 
 
 def _wide_frames(
-    entries: pl.DataFrame, values: pl.DataFrame, anchor_attribute: str, checks: _Checks
+    entries: pl.DataFrame,
+    lines: pl.DataFrame,
+    key_names: list[str],
+    spelling: dict[str, str],
+    anchor_attribute: str,
+    checks: _Checks,
 ) -> dict[str, pl.DataFrame]:
-    """One wide frame per object type: the values of each (type, attribute) pivoted by entry position."""
+    """One wide frame per object type: the values of each (type, attribute) pivoted by entry position.
+
+    One stable sort groups the value lines by (object type, attribute); each run is then a zero-copy
+    slice whose rows are in entry order.
+    """
     type_names = entries["type"].unique().sort().to_list()
-    key_names = values["key"].unique().sort().to_list()
     n_keys = max(len(key_names), 1)
     entries = entries.with_columns(
         tc=pl.col("type").replace_strict(type_names, list(range(len(type_names))), return_dtype=pl.Int64),
         pos=pl.int_range(pl.len()).over("type").cast(pl.Int64),
     )
-    values = values.with_columns(
-        code=entries["tc"].gather(values["e"]) * n_keys
-        + values["key"].replace_strict(key_names, list(range(len(key_names))), return_dtype=pl.Int64),
-        pos=entries["pos"].gather(values["e"]),
-    ).sort("code", maintain_order=True)
+    code = entries["tc"].gather(lines["e"]) * n_keys + lines["kc"]
+    # dn lines sort first (code -1) and are skipped: the entries frame already holds the DNs.
+    values = (
+        lines.select("n", "b64", "value", "bv")
+        .with_columns(
+            code=pl.when(lines["first"]).then(pl.lit(-1, dtype=pl.Int64)).otherwise(code),
+            pos=entries["pos"].gather(lines["e"]),
+        )
+        .sort("code", maintain_order=True)
+    )
     by_type = {str(k[0]): f for k, f in entries.partition_by("type", as_dict=True).items()}
     built: dict[str, dict[str, pl.Series]] = {t: {} for t in type_names}
-    spelling: dict[str, str] = {}
     offset = 0
-    for length, code in values["code"].rle().struct.unnest().iter_rows():
+    for length, code_value in values["code"].rle().struct.unnest().iter_rows():
         part = values.slice(offset, length)
         offset += length
-        type_, key = type_names[code // n_keys], key_names[code % n_keys]
-        at = attribute_type(spelling.setdefault(key, str(part["attr"][0])))
-        col_name = at.name if at.name.lower() == key else spelling[key]
+        if code_value < 0:
+            continue
+        type_, key = type_names[code_value // n_keys], key_names[code_value % n_keys]
+        at = attribute_type(spelling.get(key, key))
+        col_name = at.name if at.name.lower() == key else spelling.get(key, key)
         height = by_type[type_].height
         vals = _typed_values(part, col_name, checks)
         multi = at.multi_valued
         if not multi:
-            dups = part.filter(part["pos"].is_duplicated() & ~part["pos"].is_first_distinct())
+            # Rows of a part are in entry order: a repeated position is a second value of one entry.
+            dups = part.filter(part["pos"] == part["pos"].shift(1))
             if dups.height and key in ATTRIBUTE_TYPES:
                 checks.add(dups, f"{col_name} is single-valued but has several values in this entry", 1)
                 continue

@@ -265,3 +265,11 @@ def test_every_problem_is_reported_in_file_order() -> None:
     text = user("CN=a,DC=x", GUID_A, "oops", "sn:: ###") + "\n" + user("CN=b,DC=x", GUID_B, "again")
     err = error_of(text)
     assert [p.line for p in err.problems] == [7, 8, 16]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "version: 1\n", "# only a comment\n", "\n\n", "version: 1\n\n# trailing\n"]
+)
+def test_files_without_entries_give_no_frames(text: str) -> None:
+    parsed = parse_ldif(text.encode())
+    assert (parsed.frames, parsed.entries) == ({}, 0)

@@ -11,8 +11,9 @@ change checks.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import polars as pl
 
@@ -29,6 +30,18 @@ from transforms.schema import (
     PENDING_NONE,
     PENDING_UPDATE,
 )
+
+
+class DeltaBatch(Protocol):
+    """What a delta import hands over per object type (``flows.connectors.base.ImportBatch`` fits)."""
+
+    @property
+    def frame(self) -> pl.DataFrame: ...
+    @property
+    def deleted(self) -> pl.Series: ...
+    @property
+    def partial(self) -> bool: ...
+
 
 STAGE_ADD: Final = "stage-add"
 STAGE_UPDATE: Final = "stage-update"
@@ -52,6 +65,12 @@ STAGED_SYSTEM_SCHEMA: Final[dict[str, pl.DataType]] = {
     HASH: pl.UInt64(),
     PENDING: pl.String(),
 }
+
+# Delta rows (DirSync) carry only what changed: CHANGED lists the attributes the directory reported
+# (a null value there means cleared); ADD/REMOVE suffixes carry incremental multi-valued changes.
+CHANGED: Final = "_changed"
+INCREMENTAL_ADD: Final = "@add"
+INCREMENTAL_REMOVE: Final = "@remove"
 
 _HASH_SEED: Final = 0x5EED_F0E5
 _PREV: Final = "__prev"
@@ -98,15 +117,13 @@ def attribute_hash(frame: pl.DataFrame) -> pl.Series:
 
 
 def _aligned(frame: pl.DataFrame, columns: list[str], dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
-    exprs: list[pl.Expr] = []
-    for c in columns:
-        if c not in frame.columns:
-            exprs.append(pl.lit(None, dtype=dtypes[c]).alias(c))
-        elif frame.schema[c] != dtypes[c]:
-            exprs.append(pl.col(c).cast(dtypes[c], strict=False))
-        else:
-            exprs.append(pl.col(c))
-    return frame.select(exprs)
+    # with_columns broadcasts a literal to the frame's height (a select of literals alone gives one row).
+    missing = [pl.lit(None, dtype=dtypes[c]).alias(c) for c in columns if c not in frame.columns]
+    widened = frame.with_columns(missing) if missing else frame
+    return widened.select(
+        pl.col(c) if widened.schema[c] == dtypes[c] else pl.col(c).cast(dtypes[c], strict=False)
+        for c in columns
+    )
 
 
 def stage_full_import(previous: pl.DataFrame | None, incoming: pl.DataFrame) -> StagedImport:
@@ -162,7 +179,8 @@ def stage_full_import(previous: pl.DataFrame | None, incoming: pl.DataFrame) -> 
         (seen & ~retyped & renamed).alias("__renamed"),
     )
     renames = int(staged["__renamed"].sum())
-    staged = staged.select(ANCHOR, DN, OBJECT_TYPE, HASH, PENDING, *columns)
+    counted = staged[PENDING]
+    staged = _carry_unprocessed(staged, prev).select(ANCHOR, DN, OBJECT_TYPE, HASH, PENDING, *columns)
 
     deleted = old.join(incoming.select(ANCHOR), on=ANCHOR, how="anti", maintain_order="left")
     old_hash = (
@@ -177,7 +195,7 @@ def stage_full_import(previous: pl.DataFrame | None, incoming: pl.DataFrame) -> 
     )
     frame = pl.concat([staged, deleted.select(staged.columns)]).sort(ANCHOR)
 
-    kinds = frame[PENDING].value_counts()
+    kinds = pl.concat([counted, deleted[PENDING]]).to_frame(PENDING).get_column(PENDING).value_counts()
     count = dict(zip(kinds[PENDING].to_list(), kinds["count"].to_list(), strict=True))
     counters = {
         STAGE_ADD: int(count.get(PENDING_ADD, 0)),
@@ -188,3 +206,117 @@ def stage_full_import(previous: pl.DataFrame | None, incoming: pl.DataFrame) -> 
         STAGE_NO_CHANGE: int(count.get(PENDING_NONE, 0)),
     }
     return StagedImport(frame=frame, counters=counters)
+
+
+def _carry_unprocessed(staged: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
+    """Keep a pending-import kind that no sync has processed yet.
+
+    Two imports without a sync between them must not lose the first one's news: an object added by the
+    first import and unchanged in the second is still an add for the next sync (an update on top of an
+    unprocessed add is still an add). The counters describe this import alone; only the flag carries.
+    """
+    if PENDING not in previous.columns:
+        return staged
+    before = previous.select(ANCHOR, pl.col(PENDING).alias("__before"))
+    joined = staged.join(before, on=ANCHOR, how="left", maintain_order="left")
+    carried = (
+        pl.when(
+            pl.col("__before").is_in([PENDING_ADD, PENDING_DELETE_ADD])
+            & pl.col(PENDING).is_in([PENDING_NONE, PENDING_UPDATE])
+        )
+        .then(pl.col("__before"))
+        .when((pl.col("__before") == PENDING_UPDATE) & (pl.col(PENDING) == PENDING_NONE))
+        .then(pl.lit(PENDING_UPDATE))
+        .otherwise(pl.col(PENDING))
+    )
+    return joined.with_columns(carried.alias(PENDING)).drop("__before")
+
+
+def stage_delta_import(previous: pl.DataFrame | None, batches: Sequence[DeltaBatch]) -> StagedImport:
+    """Apply a delta import (changed objects, partial rows, incremental values, deletions) to the image.
+
+    Whole rows replace the stored object; partial rows (``batch.partial``) change only the attributes
+    named in their ``_changed`` list and apply ``<attr>@add`` / ``<attr>@remove`` value lists to the
+    stored multi-valued attribute; ``batch.deleted`` anchors become pending deletes. Objects the delta
+    does not mention keep their stored image and pending flag. Counters describe this delta alone.
+    """
+    prev = previous if previous is not None else pl.DataFrame(schema=STAGED_SYSTEM_SCHEMA)
+    whole = [b.frame for b in batches if not b.partial and b.frame.height]
+    partial = [b.frame for b in batches if b.partial and b.frame.height]
+    deleted = pl.concat([b.deleted.cast(pl.String) for b in batches] or [pl.Series(ANCHOR, [], pl.String)])
+    changed_parts = list(whole)
+    if partial:
+        changed_parts.append(_merge_partial(prev, pl.concat(partial, how="diagonal_relaxed")))
+    incoming = (
+        pl.concat(changed_parts, how="diagonal_relaxed").unique(ANCHOR, keep="last", maintain_order=True)
+        if changed_parts
+        else pl.DataFrame(schema={ANCHOR: pl.String, DN: pl.String, OBJECT_TYPE: pl.String})
+    )
+    incoming = incoming.filter(~pl.col(ANCHOR).is_in(deleted.implode()))
+    touched = pl.concat([incoming[ANCHOR], deleted]).unique()
+    prev_touched = prev.filter(pl.col(ANCHOR).is_in(touched.implode()))
+    known_deletes = prev_touched.filter(pl.col(ANCHOR).is_in(deleted.implode()))
+    staged = stage_full_import(prev_touched, incoming)
+    untouched = prev.filter(~pl.col(ANCHOR).is_in(touched.implode()))
+    frame = pl.concat([untouched, staged.frame], how="diagonal_relaxed").sort(ANCHOR)
+    frame = frame.select(*STAGED_SYSTEM_SCHEMA, *[c for c in frame.columns if c not in STAGED_SYSTEM_SCHEMA])
+    counters = dict(staged.counters)
+    counters[STAGE_DELETE] = (
+        known_deletes.filter(pl.col(PENDING).ne_missing(PENDING_DELETE)).height
+        if PENDING in known_deletes.columns
+        else known_deletes.height
+    )
+    # Objects the delta reported unchanged are not news; the product does not count them.
+    counters[STAGE_NO_CHANGE] = 0
+    return StagedImport(frame=frame, counters=counters)
+
+
+def _merge_partial(prev: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """Partial rows merged with the stored image into whole rows."""
+    if CHANGED not in rows.columns:
+        raise InputError("partial delta rows need a _changed column naming the reported attributes")
+    incremental = {c for c in rows.columns if c.endswith((INCREMENTAL_ADD, INCREMENTAL_REMOVE))}
+    reported = [c for c in attribute_columns(rows) if c not in incremental]
+    stored = [c for c in attribute_columns(prev)]
+    base = prev.select(ANCHOR, DN, OBJECT_TYPE, *stored).rename(lambda c: c + _PREV if c != ANCHOR else c)
+    joined = rows.join(base, on=ANCHOR, how="left", maintain_order="left")
+    exprs: list[pl.Expr] = [
+        pl.col(ANCHOR),
+        pl.coalesce(pl.col(DN), pl.col(DN + _PREV)).alias(DN),
+        pl.coalesce(pl.col(OBJECT_TYPE), pl.col(OBJECT_TYPE + _PREV)).alias(OBJECT_TYPE),
+    ]
+    names = reported + [c for c in stored if c not in reported]
+    for c in names:
+        new = pl.col(c) if c in reported else None
+        old = pl.col(c + _PREV) if c in stored else None
+        if new is not None and old is not None:
+            value = (
+                pl.when(pl.col(CHANGED).list.contains(pl.lit(c)))
+                .then(new)
+                .otherwise(old.cast(joined.schema[c], strict=False))
+            )
+        else:
+            value = new if new is not None else old  # type: ignore[assignment]
+        assert value is not None
+        if c + INCREMENTAL_ADD in incremental:
+            value = (
+                value.fill_null(pl.lit([], dtype=pl.List(pl.String)))
+                .list.concat(pl.col(c + INCREMENTAL_ADD).fill_null(pl.lit([], dtype=pl.List(pl.String))))
+                .list.unique(maintain_order=True)
+            )
+        if c + INCREMENTAL_REMOVE in incremental:
+            value = value.list.set_difference(
+                pl.col(c + INCREMENTAL_REMOVE).fill_null(pl.lit([], dtype=pl.List(pl.String)))
+            )
+        exprs.append(value.alias(c))
+    for column in sorted(incremental):
+        attribute = column.rsplit("@", 1)[0]
+        if attribute not in names:  # values added to an attribute the image never had
+            add = (
+                pl.col(attribute + INCREMENTAL_ADD)
+                if attribute + INCREMENTAL_ADD in incremental
+                else pl.lit([], dtype=pl.List(pl.String))
+            )
+            exprs.append(add.alias(attribute))
+            names.append(attribute)
+    return joined.select(exprs)

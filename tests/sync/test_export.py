@@ -1,0 +1,195 @@
+"""Outbound: pending exports as attribute-level deltas, export memory, references to target anchors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import polars as pl
+
+from tests.sync.conftest import cond, direct, join, rule, scope, users
+from transforms.rules.model import AttributeFlow, FlowType
+from transforms.sync import SyncState, apply_export_results, record_exports, run_sync
+
+PROJECT = rule(
+    "In - Join",
+    10,
+    link="Provision",
+    join=join([("objectGUID", "sourceAnchor")]),
+    flows=(direct("sourceAnchor", "objectGUID"), direct("displayName"), direct("manager")),
+)
+OUT = rule(
+    "Out - User",
+    20,
+    connector="aad",
+    direction="outbound",
+    source="person",
+    target="user",
+    link="Provision",
+    scope=scope([cond("displayName", "ISNOTNULL")]),
+    flows=(direct("displayName"), direct("manager")),
+)
+CONNECTORS = {"ad": "ad", "aad": "aad"}
+
+
+def exported(state: SyncState, exports: pl.DataFrame) -> SyncState:
+    state = record_exports(state, exports)
+    adds = exports.filter(pl.col("op") == "add").select("connector", "_mv_id").unique()
+    results = adds.with_columns(
+        pl.concat_str(pl.lit("t-"), pl.col("_mv_id")).alias("_anchor"),
+        pl.lit("add").alias("op"),
+        pl.lit("success").alias("status"),
+    )
+    return apply_export_results(state, results)
+
+
+def changed(state: SyncState, **values: object) -> SyncState:
+    cs = state.connector_spaces["ad"]["user"].with_columns(
+        *[pl.lit(v).alias(k) for k, v in values.items()], pl.lit("update").alias("_pending")
+    )
+    return replace(state, connector_spaces={**state.connector_spaces, "ad": {"user": cs}})
+
+
+def first() -> tuple[SyncState, pl.DataFrame]:
+    r = run_sync(
+        SyncState(connector_spaces={"ad": {"user": users(objectGUID=["g1"], displayName=["A"])}}),
+        [PROJECT, OUT],
+        connectors=CONNECTORS,
+    )
+    return r.state, r.pending_exports
+
+
+def test_provisioning_exports_an_add_with_every_value() -> None:
+    """A newly provisioned object is an add with one row per valued attribute."""
+    _, exports = first()
+    assert exports.select("op", "attribute", "old_value", "new_value").rows() == [
+        ("add", "displayName", None, '"A"')
+    ]
+
+
+def test_a_changed_value_is_an_update_with_old_and_new() -> None:
+    """After the add was exported, a change is an update row carrying the old and the new value."""
+    state, exports = first()
+    r = run_sync(
+        changed(exported(state, exports), displayName="B"),
+        [PROJECT, OUT],
+        connectors=CONNECTORS,
+        mode="delta",
+    )
+    assert r.pending_exports.select("_anchor", "op", "attribute", "old_value", "new_value").rows() == [
+        ("t-ad|u1", "update", "displayName", '"A"', '"B"')
+    ]
+
+
+def test_export_memory_suppresses_resending_an_exported_value() -> None:
+    """A value already exported and remembered is not exported again while unconfirmed."""
+    state, exports = first()
+    r = run_sync(changed(exported(state, exports)), [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
+    assert r.pending_exports.height == 0
+    assert r.state.export_memory.select("attribute", "value").rows() == [("displayName", '"A"')]
+
+
+def test_an_import_confirming_the_value_clears_the_memory() -> None:
+    """When the target's imported value equals the remembered one, the memory is cleared."""
+    state, exports = first()
+    state = exported(state, exports)
+    target = pl.DataFrame(
+        {"_anchor": ["t-ad|u1"], "_dn": [None], "displayName": ["A"], "_pending": ["add"]},
+        schema_overrides={"_dn": pl.String},
+    )
+    state = replace(state, connector_spaces={**state.connector_spaces, "aad": {"user": target}})
+    r = run_sync(state, [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
+    assert r.state.export_memory.height == 0
+    assert r.pending_exports.height == 0
+
+
+def test_leaving_outbound_scope_deprovisions() -> None:
+    """An object leaving the outbound Provision rule's scope becomes a delete export."""
+    state, exports = first()
+    r = run_sync(
+        changed(exported(state, exports), displayName=None),
+        [PROJECT, OUT],
+        connectors=CONNECTORS,
+        mode="delta",
+    )
+    assert r.pending_exports.select("_anchor", "op").rows() == [("t-ad|u1", "delete")]
+    assert r.counter("aad", "outbound", "provisioned-delete") == 1
+
+
+def test_outbound_references_are_target_anchors() -> None:
+    """A metaverse reference flows out as the anchor of the referenced object in the target."""
+    cs = users(objectGUID=["g1", "g2"], displayName=["A", "B"], manager=[None, "CN=u1,DC=x"])
+    r = run_sync(SyncState(connector_spaces={"ad": {"user": cs}}), [PROJECT, OUT], connectors=CONNECTORS)
+    assert r.pending_exports.filter(pl.col("attribute") == "manager").height == 0  # u1 not created yet
+    again = run_sync(
+        exported(r.state, r.pending_exports), [PROJECT, OUT], connectors=CONNECTORS, mode="delta"
+    )
+    assert again.pending_exports.select("_mv_id", "attribute", "new_value").rows() == [
+        ("ad|u2", "manager", '"t-ad|u1"')
+    ]
+
+
+def test_ignore_this_flow_exports_nothing_for_the_attribute() -> None:
+    """An outbound IgnoreThisFlow leaves the target attribute untouched."""
+    ignoring = rule(
+        "Out - User",
+        20,
+        connector="aad",
+        direction="outbound",
+        source="person",
+        target="user",
+        link="Provision",
+        flows=(
+            AttributeFlow("displayName", FlowType.EXPRESSION, expression="IgnoreThisFlow"),
+            direct("sourceAnchor"),
+        ),
+    )
+    r = run_sync(
+        SyncState(connector_spaces={"ad": {"user": users(objectGUID=["g1"], displayName=["A"])}}),
+        [PROJECT, ignoring],
+        connectors=CONNECTORS,
+    )
+    assert r.pending_exports.get_column("attribute").to_list() == ["sourceAnchor"]
+
+
+def test_imported_value_reads_only_the_confirmed_value() -> None:
+    """Inbound, [x] shows a value exported but unconfirmed; ImportedValue("x") shows the imported one."""
+    join_aad = rule(
+        "In - AAD",
+        30,
+        connector="aad",
+        join=join([("sourceAnchor", "sourceAnchor")]),
+        flows=(
+            direct("cloudDisplayName", "displayName"),
+            AttributeFlow("cloudConfirmed", FlowType.EXPRESSION, expression='ImportedValue("displayName")'),
+        ),
+    )
+    out = rule(
+        "Out - User",
+        20,
+        connector="aad",
+        direction="outbound",
+        source="person",
+        target="user",
+        link="Provision",
+        flows=(direct("displayName"), direct("sourceAnchor")),
+    )
+    rules = [PROJECT, out, join_aad]
+    r = run_sync(
+        SyncState(connector_spaces={"ad": {"user": users(objectGUID=["g1"], displayName=["New"])}}),
+        rules,
+        connectors=CONNECTORS,
+    )
+    state = exported(r.state, r.pending_exports)
+    target = pl.DataFrame(
+        {
+            "_anchor": ["t-ad|u1"],
+            "_dn": ["x"],
+            "sourceAnchor": ["g1"],
+            "displayName": ["Old"],
+            "_pending": ["add"],
+        }
+    )
+    state = replace(state, connector_spaces={**state.connector_spaces, "aad": {"user": target}})
+    again = run_sync(state, rules, connectors=CONNECTORS, mode="delta")
+    person = again.state.metaverse["person"]
+    assert person.select("cloudDisplayName", "cloudConfirmed").rows() == [("New", "Old")]

@@ -1,0 +1,1185 @@
+"""The sync run: inbound (scope, disjoin, join, project, MV lifetime, attribute flow) then outbound
+(scope, deprovision, join, provision, export attribute flow, diff), all over whole frames.
+
+Connectors run in order (the ``connectors`` mapping's order, else sorted names), as the product's
+per-connector sync steps do: a later connector joins metaverse objects an earlier one projected in
+the same run. A delta run processes the connector-space objects with pending imports plus every
+disconnector (re-evaluated each cycle, as in the product), and recomputes the metaverse objects they
+touch; on the same state it produces what a full run produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from transforms.rules.loader import check_rule_set
+from transforms.rules.model import DN_DESTINATION, Direction, LinkType, SyncRule, SyncRuleError
+from transforms.schema import (
+    ANCHOR,
+    DN,
+    EXPORT_ADD,
+    EXPORT_DELETE,
+    EXPORT_UPDATE,
+    MV_ID,
+    PENDING,
+    PENDING_DELETE,
+    PENDING_DELETE_ADD,
+    PENDING_EXPORT_SCHEMA,
+    PENDING_NONE,
+)
+from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, compile_flow, resolve
+from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
+from transforms.sync.join import match_groups
+from transforms.sync.metaverse import combine, final_values, provenance
+from transforms.sync.schema import (
+    COUNTERS_SCHEMA,
+    DEFAULT_REFERENCE_ATTRIBUTES,
+    ERROR_AMBIGUOUS_JOIN,
+    ERROR_FUNCTION_TRIGGERED,
+    ERROR_MULTIPLE_JOINING_RULES,
+    EXPORT_MEMORY_SCHEMA,
+    LINKS_SCHEMA,
+    PROVENANCE_SCHEMA,
+    REFERENCE_INDEX_SCHEMA,
+    SYNC_ERRORS_SCHEMA,
+)
+from transforms.sync.scope import MemberLookup, scope_expr
+from transforms.sync.state import SyncResult, SyncState
+from transforms.sync.values import decode_json_expr, json_expr, map_references
+
+# Makes metaverse ids for objects a connector projects: (connector, anchors) -> ids.
+MvIdFactory = Callable[[str, pl.Series], pl.Series]
+
+
+def default_mv_ids(connector: str, anchors: pl.Series) -> pl.Series:
+    """Deterministic ids: ``<connector>|<anchor>`` of the projecting object."""
+    return pl.select(pl.concat_str(pl.lit(connector + "|"), pl.lit(anchors.cast(pl.String)))).to_series()
+
+
+@dataclass
+class _Run:
+    """Mutable accumulator of one run (internal; the public surface is frozen)."""
+
+    state: SyncState
+    rules: Sequence[BoundRule]
+    order: list[str]
+    params: Mapping[str, Mapping[str, str]]
+    references: frozenset[str]
+    new_ids: MvIdFactory
+    full: bool
+    cs: dict[str, dict[str, pl.DataFrame]] = field(default_factory=dict)
+    mv: dict[str, pl.DataFrame] = field(default_factory=dict)
+    links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINKS_SCHEMA))
+    ref_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA))
+    memory: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
+    prov: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROVENANCE_SCHEMA))
+    touched: pl.Series = field(default_factory=lambda: _no_ids())
+    projected: pl.Series = field(default_factory=lambda: _no_ids())
+    link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
+    processed: dict[tuple[str, str], pl.Series] = field(default_factory=dict)
+    errors: list[pl.DataFrame] = field(default_factory=list)
+    counters: list[tuple[str, str, str, int]] = field(default_factory=list)
+    exports: list[pl.DataFrame] = field(default_factory=list)
+    deleted_mv: pl.Series = field(default_factory=lambda: _no_ids())
+    disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
+    kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
+    changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+
+    def changed_link(self, connector: str, *ids: pl.Series) -> None:
+        self.link_changed[connector] = _union(self.link_changed.get(connector, _no_ids()), *ids)
+
+    def count(self, connector: str, step: str, name: str, value: int) -> None:
+        self.counters.append((connector, step, name, value))
+
+    def error(self, frame: pl.DataFrame, **constants: str) -> None:
+        if frame.height:
+            self.errors.append(
+                conform(
+                    frame.with_columns(pl.lit(v).alias(k) for k, v in constants.items()), SYNC_ERRORS_SCHEMA
+                )
+            )
+
+
+def _no_ids() -> pl.Series:
+    return pl.Series(MV_ID, [], dtype=pl.String)
+
+
+def _union(*parts: pl.Series) -> pl.Series:
+    """Metaverse ids of several series, each once, in first-seen order (deterministic)."""
+    series = [p.cast(pl.String).rename(MV_ID) for p in parts if p.len()]
+    if not series:
+        return _no_ids()
+    return pl.concat(series).drop_nulls().unique(maintain_order=True)
+
+
+def _minus(ids: pl.Series, other: pl.Series) -> pl.Series:
+    return ids.filter(~ids.is_in(other.implode())) if other.len() else ids
+
+
+def bind_rules(rules: Sequence[SyncRule], order: Sequence[str], kinds: Mapping[str, str]) -> list[BoundRule]:
+    """Bind each enabled rule to every connector it selects; rank = precedence, then connector order."""
+    bound: list[BoundRule] = []
+    for rule in rules:
+        if rule.disabled:
+            continue
+        for index, connector in enumerate(order):
+            if rule.connector.matches(connector, kinds.get(connector)):
+                bound.append(BoundRule(rule, connector, rule.precedence * 1000 + index))
+    return sorted(bound, key=lambda b: b.rank)
+
+
+def run_sync(
+    state: SyncState,
+    rules: Sequence[SyncRule],
+    *,
+    mode: Literal["full", "delta"] = "full",
+    connectors: Mapping[str, str] | None = None,
+    params_by_connector: Mapping[str, Mapping[str, str]] | None = None,
+    reference_attributes: frozenset[str] = DEFAULT_REFERENCE_ATTRIBUTES,
+    new_mv_ids: MvIdFactory = default_mv_ids,
+) -> SyncResult:
+    """Run a full or delta sync over ``state`` with ``rules``; pure.
+
+    ``connectors`` maps connector name -> kind (``ad``, ``ldif``, ``aad``...) in run order; rules select
+    connectors by name or kind. ``params_by_connector`` gives each connector's ``%Parameter%`` values
+    (``Domain.FQDN``, ``Connector.ID``...).
+    """
+    issues = check_rule_set([r for r in rules if not r.disabled])
+    if issues:
+        raise SyncRuleError("\n".join(str(i) for i in issues))
+    order = list(connectors) if connectors is not None else sorted(state.connector_spaces)
+    order += [c for c in sorted(state.connector_spaces) if c not in order]
+    run = _Run(
+        state=state,
+        rules=bind_rules(rules, order, connectors or {}),
+        order=order,
+        params=params_by_connector or {},
+        references=reference_attributes,
+        new_ids=new_mv_ids,
+        full=mode == "full",
+    )
+    run.cs = {
+        c: {t: with_system_columns(f, t) for t, f in types.items()}
+        for c, types in state.connector_spaces.items()
+    }
+    run.mv = dict(state.metaverse)
+    run.links = conform(state.links, LINKS_SCHEMA)
+    run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
+    run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
+    run.prov = conform(state.provenance, PROVENANCE_SCHEMA)
+    _confirm_memory(run)
+    for index, connector in enumerate(order):
+        _inbound_connector(run, connector, later=order[index + 1 :])
+    _lifetime(run)
+    _inbound_flows(run)
+    for connector in order:
+        _outbound_connector(run, connector)
+    return _result(run)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _inbound_rules(run: _Run, connector: str, object_type: str) -> list[BoundRule]:
+    return [
+        b
+        for b in run.rules
+        if b.connector == connector
+        and b.rule.direction is Direction.INBOUND
+        and b.rule.source_object_type == object_type
+    ]
+
+
+def _member_lookup(run: _Run, connector: str) -> MemberLookup:
+    def members(group_dn: str) -> list[str]:
+        out: list[str] = []
+        for frame in run.cs.get(connector, {}).values():
+            if "member" not in frame.columns:
+                continue
+            rows = frame.filter(pl.col(DN).str.to_lowercase() == group_dn.lower())
+            for values in rows.get_column("member").to_list():
+                out.extend(str(v).lower() for v in values or [])
+        return out
+
+    return members
+
+
+def _scope_columns(
+    frame: pl.DataFrame,
+    rules: Sequence[BoundRule],
+    members: MemberLookup | None,
+    extra: pl.Expr | None = None,
+) -> tuple[pl.DataFrame, list[tuple[BoundRule, str]]]:
+    cols: list[tuple[BoundRule, str]] = []
+    exprs: list[pl.Expr] = []
+    for i, bound in enumerate(rules):
+        name = f"\x00s{i}"
+        expr = scope_expr(bound.rule.scope, frame.schema, members)
+        if extra is not None:
+            expr = expr & extra
+        exprs.append(expr.alias(name))
+        cols.append((bound, name))
+    return (frame.with_columns(exprs) if exprs else frame), cols
+
+
+def _any(columns: Sequence[str]) -> pl.Expr:
+    return pl.any_horizontal([pl.col(c) for c in columns]) if columns else pl.lit(False)
+
+
+def _dn_map(run: _Run, connector: str) -> pl.DataFrame:
+    """Lower-cased DN -> metaverse id for the joined objects of one connector."""
+    frames = []
+    links = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
+    for object_type, frame in run.cs.get(connector, {}).items():
+        part = frame.select(ANCHOR, DN).join(
+            links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID), on=ANCHOR, how="inner"
+        )
+        frames.append(part.select(pl.col(DN).str.to_lowercase().alias("key"), pl.col(MV_ID).alias("value")))
+    if not frames:
+        return pl.DataFrame(schema={"key": pl.String(), "value": pl.String()})
+    return pl.concat(frames).drop_nulls("key").unique("key", keep="first", maintain_order=True)
+
+
+def _confirm_memory(run: _Run) -> None:
+    """Clear export memory that an import confirmed (the imported value equals the exported one)."""
+    if run.memory.height == 0:
+        return
+    keep = run.memory
+    for connector, types in run.cs.items():
+        memory = keep.filter(pl.col("connector") == connector)
+        if memory.height == 0:
+            continue
+        for object_type, frame in types.items():
+            links = run.links.filter(
+                (pl.col("connector") == connector)
+                & (pl.col("object_type") == object_type)
+                & pl.col(ANCHOR).is_not_null()
+            ).select(ANCHOR, MV_ID)
+            pending = frame.filter(pl.col(PENDING) != PENDING_NONE).join(
+                links, on=ANCHOR, how="inner", maintain_order="left"
+            )
+            if pending.height == 0:
+                continue
+            confirmed: list[pl.DataFrame] = []
+            for attribute in memory.get_column("attribute").unique().sort().to_list():
+                if attribute not in pending.columns:
+                    continue
+                imported = pending.select(
+                    MV_ID, json_expr(pl.col(attribute), pending.schema[attribute]).alias("imported")
+                )
+                hits = (
+                    memory.filter(pl.col("attribute") == attribute)
+                    .join(imported, on=MV_ID, how="inner", maintain_order="left")
+                    .filter(pl.col("value").eq_missing(pl.col("imported")))
+                    .select("connector", MV_ID, "attribute")
+                )
+                confirmed.append(hits)
+            if confirmed:
+                keep = keep.join(pl.concat(confirmed), on=["connector", MV_ID, "attribute"], how="anti")
+    run.memory = keep
+
+
+# --- inbound ---------------------------------------------------------------------------------
+
+
+def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
+    counts: dict[str, int] = {}
+    parts: list[pl.Series] = []
+    for object_type in sorted(run.cs.get(connector, {})):
+        parts.append(_inbound_type(run, connector, object_type, counts))
+    newly_linked = _union(*parts)
+    for name, value in sorted(counts.items()):
+        run.count(connector, "inbound", name, value)
+    # Later connectors may join on attributes of objects this connector just projected or joined.
+    targets = frozenset(
+        c.target
+        for b in run.rules
+        if b.connector in later and b.rule.direction is Direction.INBOUND
+        for g in b.rule.join
+        for c in g.conditions
+    )
+    if newly_linked.len() and targets:
+        _apply_flows(run, newly_linked, only=targets, record=False)
+
+
+def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str, int]) -> pl.Series:
+    cs = run.cs[connector][object_type]
+    rules = _inbound_rules(run, connector, object_type)
+    links_ct = run.links.filter(
+        (pl.col("connector") == connector)
+        & (pl.col("object_type") == object_type)
+        & pl.col(ANCHOR).is_not_null()
+    )
+    if run.full:
+        work = cs
+    else:
+        linked = links_ct.get_column(ANCHOR)
+        work = cs.filter((pl.col(PENDING) != PENDING_NONE) | ~pl.col(ANCHOR).is_in(linked.implode()))
+        if _uses_membership(rules) and _group_changed(cs):
+            work = cs
+    run.processed[(connector, object_type)] = work.get_column(ANCHOR)
+    if work.height == 0:
+        return _no_ids()
+    members = _member_lookup(run, connector) if _uses_membership(rules) else None
+    work, scope_cols = _scope_columns(work, rules, members)
+    joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
+    sustain = [c for b, c in scope_cols if b.rule.keeps_alive]
+    n_join = pl.sum_horizontal([pl.col(c).cast(pl.Int32) for _, c in joining]) if joining else pl.lit(0)
+    jrule: pl.Expr = pl.lit(None, dtype=pl.Int32)
+    for i, (_, c) in reversed(list(enumerate(joining))):
+        jrule = pl.when(pl.col(c)).then(pl.lit(i, dtype=pl.Int32)).otherwise(jrule)
+    lscope: pl.Expr = pl.lit(False)
+    for bound, c in scope_cols:
+        lscope = pl.when(pl.col("rule") == bound.name).then(pl.col(c)).otherwise(lscope)
+    deleted = pl.col(PENDING).is_in([PENDING_DELETE])
+    delete_add = pl.col(PENDING) == PENDING_DELETE_ADD
+    work = work.join(
+        links_ct.drop("connector", "object_type", DN), on=ANCHOR, how="left", maintain_order="left"
+    ).with_columns(
+        n_join.alias("__n"),
+        jrule.alias("__j"),
+        _any(sustain).alias("__sustain"),
+        deleted.alias("__deleted"),
+    )
+    work = work.with_columns((~pl.col("__deleted") & (pl.col("__n") > 1)).alias("__multi"))
+    run.error(
+        work.filter(pl.col("__multi")).select(ANCHOR, MV_ID),
+        connector=connector,
+        object_type=object_type,
+        error_type=ERROR_MULTIPLE_JOINING_RULES,
+        message="more than one joining rule is in scope: " + ", ".join(b.name for b, _ in joining),
+    )
+    is_linked = pl.col(MV_ID).is_not_null()
+    inbound_link = pl.col("direction") == Direction.INBOUND.value
+    disjoin_delete = is_linked & (pl.col("__deleted") | delete_add)
+    disjoin_scope = is_linked & ~disjoin_delete & inbound_link & ~pl.col("__multi") & ~lscope.fill_null(False)
+    work = work.with_columns(disjoin_delete.alias("__dd"), disjoin_scope.alias("__ds"))
+    disjoined = work.filter(pl.col("__dd") | pl.col("__ds"))
+    counts["__disjoined_delete"] = counts.get("__disjoined_delete", 0)
+    _record_disjoins(run, connector, disjoined)
+    keep = work.filter(is_linked & ~pl.col("__dd") & ~pl.col("__ds"))
+    free = work.filter(~pl.col("__deleted") & (~is_linked | pl.col("__dd") | pl.col("__ds")))
+    free = free.with_columns(pl.lit(None, dtype=pl.String).alias(MV_ID))
+    # An export object (provisioned, no anchor yet) meets its imported object by DN.
+    confirmed = _confirm_export_objects(run, connector, object_type, free)
+    free = free.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
+    candidates = free.filter(~pl.col("__multi") & (pl.col("__n") == 1))
+    new_links, projected, ambiguous = _join_and_project(run, connector, candidates, joining)
+    run.error(
+        ambiguous,
+        connector=connector,
+        object_type=object_type,
+        error_type=ERROR_AMBIGUOUS_JOIN,
+        message="the join matches a metaverse object already joined to another object of this connector",
+    )
+    # Rebuild the links of the processed rows.
+    sustains = work.select(ANCHOR, pl.col("__sustain").alias("sustains"))
+    kept = keep.select(ANCHOR, DN, MV_ID, "mv_object_type", "rule", "link_type", "direction")
+    all_new = pl.concat([conform(kept, LINKS_SCHEMA), conform(confirmed, LINKS_SCHEMA), new_links])
+    all_new = (
+        all_new.drop("sustains")
+        .join(sustains, on=ANCHOR, how="left", maintain_order="left")
+        .with_columns(pl.lit(connector).alias("connector"), pl.lit(object_type).alias("object_type"))
+    )
+    all_new = all_new.join(
+        cs.select(ANCHOR, pl.col(DN).alias("__dn")), on=ANCHOR, how="left", maintain_order="left"
+    ).with_columns(pl.col("__dn").alias(DN))
+    processed = work.get_column(ANCHOR)
+    run.links = pl.concat(
+        [
+            run.links.filter(
+                ~(
+                    (pl.col("connector") == connector)
+                    & (pl.col("object_type") == object_type)
+                    & pl.col(ANCHOR).is_in(processed.implode())
+                )
+            ),
+            conform(all_new, LINKS_SCHEMA),
+        ]
+    )
+    _update_reference_index(run, connector, cs, work)
+    newly = _union(new_links.get_column(MV_ID), confirmed.get_column(MV_ID))
+    changed = _union(newly, disjoined.get_column(MV_ID))
+    run.changed_link(connector, changed)
+    if not run.full:
+        referrers = _referrers(run, connector, cs, work, changed)
+        run.touched = _union(run.touched, changed, keep.get_column(MV_ID), referrers)
+    # Counters (names of the product's run history).
+    n_projected = projected.height
+    _add(counts, "disconnector-projected-flow", n_projected)
+    _add(counts, "disconnector-joined-flow", new_links.height - n_projected + confirmed.height)
+    linked_anchors = all_new.get_column(ANCHOR)
+    remaining = free.filter(~pl.col(ANCHOR).is_in(linked_anchors.implode()))
+    _add(counts, "disconnector-filtered", remaining.filter(pl.col("__n") == 0).height)
+    _add(counts, "disconnector-remains", remaining.filter(pl.col("__n") > 0).height)
+    _add(counts, "__filtered", disjoined.filter(pl.col("__ds")).height)
+    _add(counts, "__deleted", disjoined.filter(pl.col("__dd")).height)
+    counts.pop("__disjoined_delete", None)
+    run.disjoined_rows.append(
+        disjoined.select(pl.lit(connector).alias("connector"), MV_ID, pl.col("__dd").alias("deleted"))
+    )
+    run.kept[connector] = _union(run.kept.get(connector, _no_ids()), keep.get_column(MV_ID))
+    return newly
+
+
+def _add(counts: dict[str, int], name: str, value: int) -> None:
+    counts[name] = counts.get(name, 0) + value
+
+
+def _uses_membership(rules: Sequence[BoundRule]) -> bool:
+    return any(
+        c.operator.value in ("ISMEMBEROF", "ISNOTMEMBEROF")
+        for b in rules
+        for g in b.rule.scope
+        for c in g.conditions
+    )
+
+
+def _group_changed(cs: pl.DataFrame) -> bool:
+    return "member" in cs.columns and cs.filter(pl.col(PENDING) != PENDING_NONE).height > 0
+
+
+def _record_disjoins(run: _Run, connector: str, disjoined: pl.DataFrame) -> None:
+    del run, connector, disjoined  # links are rebuilt by the caller; kept for symmetry with outbound
+
+
+def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: pl.DataFrame) -> pl.DataFrame:
+    pending = run.links.filter(
+        (pl.col("connector") == connector)
+        & (pl.col("object_type") == object_type)
+        & pl.col(ANCHOR).is_null()
+        & pl.col(DN).is_not_null()
+    )
+    if pending.height == 0 or free.height == 0:
+        return pl.DataFrame(schema=LINKS_SCHEMA)
+    matched = (
+        free.select(ANCHOR, pl.col(DN).str.to_lowercase().alias("__key"))
+        .join(
+            pending.drop(ANCHOR).with_columns(pl.col(DN).str.to_lowercase().alias("__key")),
+            on="__key",
+            how="inner",
+        )
+        .unique("__key", keep="first", maintain_order=True)
+    )
+    run.links = run.links.join(
+        matched.select(pl.lit(connector).alias("connector"), MV_ID),
+        on=["connector", MV_ID],
+        how="anti",
+    ).pipe(
+        lambda links: pl.concat(
+            [
+                links,
+                run.links.filter(
+                    (pl.col("connector") == connector)
+                    & pl.col(MV_ID).is_in(matched.get_column(MV_ID).implode())
+                    & pl.col(ANCHOR).is_not_null()
+                ),
+            ]
+        )
+    )
+    return conform(matched, LINKS_SCHEMA)
+
+
+def _join_and_project(
+    run: _Run, connector: str, candidates: pl.DataFrame, joining: Sequence[tuple[BoundRule, str]]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """New links (joined and projected), the projected rows, and ambiguous-join error rows."""
+    empty_err = pl.DataFrame(schema={ANCHOR: pl.String(), MV_ID: pl.String()})
+    if candidates.height == 0:
+        return pl.DataFrame(schema=LINKS_SCHEMA), candidates, empty_err
+    joined_mv = run.links.filter(pl.col("connector") == connector).get_column(MV_ID)
+    link_frames: list[pl.DataFrame] = []
+    projected_frames: list[pl.DataFrame] = []
+    errors: list[pl.DataFrame] = []
+    for i, (bound, _) in enumerate(joining):
+        rows = candidates.filter(pl.col("__j") == i)
+        if rows.height == 0:
+            continue
+        rule = bound.rule
+        types = [rule.target_object_type] if rule.target_object_type != "*" else sorted(run.mv)
+        targets = concat_mv(run, types)
+        matches = match_groups(rows, ANCHOR, targets, MV_ID, rule.join) if rule.join else _no_matches()
+        matches = matches.join(targets.select(MV_ID, "__mvtype"), on=MV_ID, how="left", maintain_order="left")
+        dup = matches.group_by(MV_ID).len().filter(pl.col("len") > 1).get_column(MV_ID)
+        bad = matches.filter(pl.col(MV_ID).is_in(dup.implode()) | pl.col(MV_ID).is_in(joined_mv.implode()))
+        good = matches.join(bad.select(ANCHOR), on=ANCHOR, how="anti")
+        errors.append(bad.select(ANCHOR, MV_ID))
+        link_frames.append(
+            good.select(
+                ANCHOR,
+                MV_ID,
+                pl.col("__mvtype").alias("mv_object_type"),
+                pl.lit(rule.name).alias("rule"),
+                pl.lit(rule.link_type.value).alias("link_type"),
+                pl.lit(Direction.INBOUND.value).alias("direction"),
+            )
+        )
+        joined_mv = pl.concat([joined_mv, good.get_column(MV_ID)])
+        if rule.link_type is not LinkType.PROVISION:
+            continue
+        rest = rows.join(matches.select(ANCHOR), on=ANCHOR, how="anti")
+        sources = [a for a in rule.join_source_attributes if a in rest.columns]
+        if rule.join:
+            has_value = (
+                pl.any_horizontal(
+                    [
+                        pl.col(a).list.len() > 0
+                        if isinstance(rest.schema[a], pl.List)
+                        else pl.col(a).is_not_null()
+                        for a in sources
+                    ]
+                ).fill_null(False)
+                if sources
+                else pl.lit(False)
+            )
+            rest = rest.filter(has_value)
+        if rest.height == 0:
+            continue
+        ids = run.new_ids(connector, rest.get_column(ANCHOR))
+        new = rest.select(ANCHOR).with_columns(ids.alias(MV_ID))
+        run.projected = _union(run.projected, new.get_column(MV_ID))
+        mv_type = rule.target_object_type
+        existing = run.mv.get(mv_type, pl.DataFrame(schema={MV_ID: pl.String()}))
+        run.mv[mv_type] = pl.concat([existing, new.select(MV_ID)], how="diagonal_relaxed")
+        projected_frames.append(new)
+        link_frames.append(
+            new.with_columns(
+                pl.lit(mv_type).alias("mv_object_type"),
+                pl.lit(rule.name).alias("rule"),
+                pl.lit(LinkType.PROVISION.value).alias("link_type"),
+                pl.lit(Direction.INBOUND.value).alias("direction"),
+            )
+        )
+    links = concat(link_frames, LINKS_SCHEMA)
+    projected = (
+        pl.concat(projected_frames) if projected_frames else pl.DataFrame(schema={ANCHOR: pl.String()})
+    )
+    return links, projected, pl.concat(errors) if errors else empty_err
+
+
+def _no_matches() -> pl.DataFrame:
+    return pl.DataFrame(schema={ANCHOR: pl.String(), MV_ID: pl.String()})
+
+
+def concat_mv(run: _Run, types: Sequence[str]) -> pl.DataFrame:
+    frames = [run.mv[t].with_columns(pl.lit(t).alias("__mvtype")) for t in types if t in run.mv]
+    if not frames:
+        return pl.DataFrame(schema={MV_ID: pl.String(), "__mvtype": pl.String()})
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _reference_columns(run: _Run, frame: pl.DataFrame) -> list[str]:
+    return sorted(a for a in run.references if a in frame.columns)
+
+
+def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame) -> None:
+    columns = _reference_columns(run, cs)
+    processed = work.get_column(ANCHOR)
+    index = run.ref_index.filter(
+        ~((pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode()))
+    )
+    live = work.filter(~pl.col("__deleted"))
+    parts = [index]
+    for column in columns:
+        values = pl.col(column)
+        if not isinstance(live.schema[column], pl.List):
+            values = pl.concat_list(values)
+        parts.append(
+            live.select(pl.lit(connector).alias("connector"), ANCHOR, values.alias("target_dn"))
+            .explode("target_dn")
+            .drop_nulls("target_dn")
+            .with_columns(pl.col("target_dn").cast(pl.String).str.to_lowercase())
+        )
+    run.ref_index = pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
+
+
+def _referrers(
+    run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame, changed: pl.Series
+) -> pl.Series:
+    """Metaverse objects whose references resolve or break because objects were (dis)joined."""
+    if not changed.len():
+        return _no_ids()
+    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(
+        pl.col(DN).str.to_lowercase()
+    )
+    new_dns = run.links.filter(
+        (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
+    ).select(pl.col(DN).str.to_lowercase())
+    keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
+    anchors = run.ref_index.filter(
+        (pl.col("connector") == connector) & pl.col("target_dn").is_in(keys.implode())
+    ).get_column(ANCHOR)
+    mv = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode()))
+    del cs
+    return mv.get_column(MV_ID)
+
+
+def _lifetime(run: _Run) -> None:
+    """Delete metaverse objects no inbound Provision/StickyJoin rule keeps alive (spec 1.4)."""
+    sustained = run.links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
+    parts: list[pl.Series] = []
+    for mv_type, frame in run.mv.items():
+        ids = frame.get_column(MV_ID)
+        if not run.full:
+            ids = ids.filter(ids.is_in(run.touched.implode()))
+        dead = ids.filter(~ids.is_in(sustained.implode()))
+        if dead.len():
+            parts.append(dead)
+            run.mv[mv_type] = frame.filter(~pl.col(MV_ID).is_in(dead.implode()))
+    doomed = _union(*parts)
+    if not doomed.len():
+        _lifetime_counters(run, doomed)
+        return
+    run.deleted_mv = doomed
+    dead = doomed.implode()
+    gone = run.links.filter(pl.col(MV_ID).is_in(dead))
+    deletes = gone.filter(
+        (pl.col("direction") == Direction.OUTBOUND.value) & (pl.col("link_type") == LinkType.PROVISION.value)
+    )
+    run.exports.append(_delete_rows(deletes))
+    for connector in deletes.get_column("connector").unique().sort().to_list():
+        run.count(
+            connector,
+            "outbound",
+            "provisioned-delete",
+            deletes.filter(pl.col("connector") == connector).height,
+        )
+        run.changed_link(connector, deletes.filter(pl.col("connector") == connector).get_column(MV_ID))
+    run.links = run.links.filter(~pl.col(MV_ID).is_in(dead))
+    run.prov = run.prov.filter(~pl.col(MV_ID).is_in(dead))
+    run.memory = run.memory.filter(~pl.col(MV_ID).is_in(dead))
+    run.touched = _minus(run.touched, doomed)
+    run.projected = _minus(run.projected, doomed)
+    _lifetime_counters(run, doomed)
+
+
+def _lifetime_counters(run: _Run, dead: pl.Series) -> None:
+    for part in run.disjoined_rows:
+        if part.height == 0:
+            continue
+        connector = part.get_column("connector")[0]
+        removed = part.get_column(MV_ID).is_in(dead.implode())
+        deleted = part.get_column("deleted")
+        for name, mask in (
+            ("connector-delete-remove-mv", deleted & removed),
+            ("connector-delete-leave-mv", deleted & ~removed),
+            ("connector-filtered-remove-mv", ~deleted & removed),
+            ("connector-filtered-leave-mv", ~deleted & ~removed),
+        ):
+            if int(mask.sum()):
+                run.count(connector, "inbound", name, int(mask.sum()))
+
+
+def _delete_rows(deletes: pl.DataFrame) -> pl.DataFrame:
+    return conform(
+        deletes.select(
+            "connector",
+            pl.col("object_type"),
+            MV_ID,
+            ANCHOR,
+            DN,
+            pl.lit(EXPORT_DELETE).alias("op"),
+        ),
+        PENDING_EXPORT_SCHEMA,
+    )
+
+
+# --- inbound attribute flow ------------------------------------------------------------------
+
+
+def _inbound_flows(run: _Run) -> None:
+    ids = _union(*(f.get_column(MV_ID) for f in run.mv.values())) if run.full else run.touched
+    ids = _minus(ids, run.deleted_mv)
+    if ids.len():
+        _apply_flows(run, ids, only=None, record=True)
+
+
+def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
+    """Recompute the metaverse attributes of ``ids`` from every joined object of every connector."""
+    id_frame = ids_frame(ids, MV_ID)
+    partials: list[Resolution] = []
+    errors: list[pl.DataFrame] = []
+    for connector in run.order:
+        for object_type, cs in sorted(run.cs.get(connector, {}).items()):
+            rules = _inbound_rules(run, connector, object_type)
+            if not rules or all(not b.rule.flows for b in rules):
+                continue
+            links = run.links.filter(
+                (pl.col("connector") == connector)
+                & (pl.col("object_type") == object_type)
+                & pl.col(ANCHOR).is_not_null()
+            ).join(id_frame, on=MV_ID, how="semi")
+            if links.height == 0:
+                continue
+            frame = cs.filter(pl.col(PENDING) != PENDING_DELETE).join(
+                links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
+            )
+            frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
+            frame = _overlay_memory(frame, run.memory.filter(pl.col("connector") == connector))
+            if "dn" not in frame.columns:
+                # Expressions of the product read the object's DN as [dn].
+                frame = frame.with_columns(pl.col(DN).alias("dn"))
+            linked_type = pl.col("mv_object_type")
+            scoped: list[tuple[BoundRule, str]] = []
+            exprs = []
+            members = _member_lookup(run, connector) if _uses_membership(rules) else None
+            for i, bound in enumerate(rules):
+                target = bound.rule.target_object_type
+                expr = scope_expr(bound.rule.scope, frame.schema, members)
+                if target != "*":
+                    expr = expr & (linked_type == target)
+                exprs.append(expr.alias(f"\x00s{i}"))
+                scoped.append((bound, f"\x00s{i}"))
+            frame = frame.with_columns(exprs)
+            resolution = resolve(
+                frame, MV_ID, scoped, params_by_connector=run.params, new_column="__new", only=only
+            )
+            if not resolution.attributes:
+                continue
+            errors.append(
+                resolution.errors.with_columns(
+                    pl.lit(connector).alias("connector"), pl.lit(object_type).alias("object_type")
+                )
+            )
+            resolved = resolution.frame
+            refs = [a for a in resolution.attributes if a in run.references]
+            if refs:
+                mapping = _dn_map(run, connector)
+                for attribute in refs:
+                    resolved = map_references(resolved, attribute, mapping, lower=True)
+            partials.append(
+                Resolution(resolved, resolution.attributes, resolution.merge_types, resolution.errors)
+            )
+    if not partials:
+        return
+    failed = pl.concat(errors) if errors else pl.DataFrame(schema={MV_ID: pl.String()})
+    if record and failed.height:
+        run.error(
+            failed.join(
+                run.links.filter(pl.col("direction") == Direction.INBOUND.value).select(
+                    "connector", "object_type", MV_ID, ANCHOR
+                ),
+                on=["connector", "object_type", MV_ID],
+                how="left",
+            ),
+            error_type=ERROR_FUNCTION_TRIGGERED,
+        )
+    types = (
+        run.links.join(id_frame, on=MV_ID, how="semi")
+        .select(MV_ID, "mv_object_type")
+        .unique(MV_ID, maintain_order=True)
+        .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
+    )
+    owner = pl.DataFrame(
+        {
+            "rank": [b.rank for b in run.rules],
+            "rule": [b.name for b in run.rules],
+            "connector": [b.connector for b in run.rules],
+        },
+        schema={"rank": pl.Int64(), "rule": pl.String(), "connector": pl.String()},
+    )
+    for mv_type in sorted(run.mv):
+        type_ids = types.filter(pl.col("mv_object_type") == mv_type).select(MV_ID)
+        if type_ids.height == 0:
+            continue
+        typed: list[Resolution] = []
+        for part in partials:
+            rows_of_type = part.frame.join(type_ids, on=MV_ID, how="semi")
+            if rows_of_type.height:
+                typed.append(Resolution(rows_of_type, part.attributes, part.merge_types, part.errors))
+        if not typed:
+            continue
+        rows, merges = combine(typed, type_ids)
+        attributes = [
+            a
+            for a in merges
+            if any(
+                b.rule.direction is Direction.INBOUND
+                and b.rule.target_object_type in (mv_type, "*")
+                and any(f.destination == a for f in b.rule.flows)
+                for b in run.rules
+            )
+        ]
+        if not attributes:
+            continue
+        frame = run.mv[mv_type]
+        old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
+        values = final_values(
+            rows.select(MV_ID, *[c for a in attributes for c in (a, a + CODE)]), old, attributes
+        )
+        updated = old.drop([a for a in attributes if a in old.columns]).join(
+            values, on=MV_ID, how="left", maintain_order="left"
+        )
+        if record:
+            run.changed_mv = _union(run.changed_mv, _changed_ids(old, updated))
+        rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
+        run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
+        if record:
+            prov = provenance(rows, {a: merges[a] for a in attributes}, owner)
+            run.prov = pl.concat([run.prov.join(rows.select(MV_ID), on=MV_ID, how="anti"), prov])
+
+
+def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
+    """Show exported-but-unconfirmed values as the attribute's value (as the product's hologram does),
+    keeping the imported one as ``_imported.<attribute>`` for ``ImportedValue``."""
+    memory = memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+    if memory.height == 0:
+        return frame
+    for attribute in memory.get_column("attribute").unique().sort().to_list():
+        if attribute not in frame.columns or attribute.startswith("_"):
+            continue
+        dtype = frame.schema[attribute]
+        remembered = memory.filter(pl.col("attribute") == attribute).select(
+            MV_ID, pl.col("value").alias("__mem"), pl.lit(True).alias("__has")
+        )
+        frame = (
+            frame.join(remembered, on=MV_ID, how="left", maintain_order="left")
+            .with_columns(
+                pl.col(attribute).alias(f"_imported.{attribute}"),
+                pl.when(pl.col("__has"))
+                .then(decode_json_expr(pl.col("__mem"), dtype))
+                .otherwise(pl.col(attribute))
+                .alias(attribute),
+            )
+            .drop("__mem", "__has")
+        )
+    return frame
+
+
+def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.Series:
+    """Ids whose row differs; ``new`` is ``old`` with columns replaced, so rows are aligned."""
+    columns = [c for c in new.columns if c != MV_ID]
+    before = old
+    after = new
+    before = before.select(
+        MV_ID, *[pl.col(c) if c in before.columns else pl.lit(None).alias(c) for c in columns]
+    )
+    after = after.select(MV_ID, *columns)
+    before = before.select(MV_ID, *[pl.col(c).cast(after.schema[c], strict=False) for c in columns])
+    differs = before.drop(MV_ID).hash_rows() != after.drop(MV_ID).hash_rows()
+    return after.get_column(MV_ID).filter(differs)
+
+
+# --- outbound --------------------------------------------------------------------------------
+
+
+def _outbound_connector(run: _Run, connector: str) -> None:
+    rules = [b for b in run.rules if b.connector == connector and b.rule.direction is Direction.OUTBOUND]
+    if not rules:
+        return
+    source_types = sorted({b.rule.source_object_type for b in rules})
+    changed_here = run.link_changed.get(connector, _no_ids())
+    assigned = run.links.filter(
+        (pl.col("connector") == connector) & pl.col("anchor_assigned").fill_null(False)
+    )
+    changed_here = _union(changed_here, assigned.get_column(MV_ID))
+    focus: pl.Series | None = None
+    if not run.full:
+        referrers = _mv_referrers(run, _union(changed_here, run.deleted_mv))
+        focus = _union(run.touched, changed_here, referrers)
+    counts: dict[str, int] = {}
+    for mv_type in source_types:
+        frame = run.mv.get(mv_type)
+        if frame is None:
+            continue
+        if focus is not None:
+            frame = frame.filter(pl.col(MV_ID).is_in(focus.implode()))
+        if frame.height == 0:
+            continue
+        typed = [b for b in rules if b.rule.source_object_type == mv_type]
+        _outbound_type(run, connector, mv_type, frame, typed, counts)
+    for name, value in sorted(counts.items()):
+        run.count(connector, "outbound", name, value)
+
+
+def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
+    """Metaverse objects whose reference attributes name one of ``ids``."""
+    if not ids.len():
+        return _no_ids()
+    parts: list[pl.Series] = []
+    wanted = ids.implode()
+    for frame in run.mv.values():
+        for column in _reference_columns(run, frame):
+            values = frame.select(MV_ID, pl.col(column))
+            if isinstance(frame.schema[column], pl.List):
+                values = values.explode(column)
+            parts.append(values.filter(pl.col(column).is_in(wanted)).get_column(MV_ID))
+    return _union(*parts)
+
+
+def _outbound_type(
+    run: _Run,
+    connector: str,
+    mv_type: str,
+    frame: pl.DataFrame,
+    rules: Sequence[BoundRule],
+    counts: dict[str, int],
+) -> None:
+    frame, scope_cols = _scope_columns(frame, rules, None)
+    joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
+    links_c = run.links.filter(pl.col("connector") == connector)
+    work = frame.join(
+        links_c.select(
+            MV_ID, ANCHOR, pl.col(DN).alias("__ldn"), "object_type", "rule", "link_type", "direction"
+        ),
+        on=MV_ID,
+        how="left",
+    )
+    lscope: pl.Expr = pl.lit(False)
+    for bound, c in scope_cols:
+        lscope = pl.when(pl.col("rule") == bound.name).then(pl.col(c)).otherwise(lscope)
+    n_join = pl.sum_horizontal([pl.col(c).cast(pl.Int32) for _, c in joining]) if joining else pl.lit(0)
+    jrule: pl.Expr = pl.lit(None, dtype=pl.Int32)
+    for i, (_, c) in reversed(list(enumerate(joining))):
+        jrule = pl.when(pl.col(c)).then(pl.lit(i, dtype=pl.Int32)).otherwise(jrule)
+    linked = pl.col("rule").is_not_null()
+    work = work.with_columns(n_join.alias("__n"), jrule.alias("__j"))
+    work = work.with_columns((pl.col("__n") > 1).alias("__multi"))
+    run.error(
+        work.filter(pl.col("__multi")).select(MV_ID, ANCHOR, "object_type"),
+        connector=connector,
+        error_type=ERROR_MULTIPLE_JOINING_RULES,
+        message="more than one outbound joining rule is in scope: " + ", ".join(b.name for b, _ in joining),
+    )
+    leaving = work.filter(
+        linked
+        & (pl.col("direction") == Direction.OUTBOUND.value)
+        & ~pl.col("__multi")
+        & ~lscope.fill_null(False)
+    )
+    if leaving.height:
+        gone = leaving.select(
+            pl.lit(connector).alias("connector"),
+            "object_type",
+            MV_ID,
+            ANCHOR,
+            pl.col("__ldn").alias(DN),
+            "link_type",
+        )
+        deletes = gone.filter(pl.col("link_type") == LinkType.PROVISION.value)
+        run.exports.append(_delete_rows(deletes))
+        _add(counts, "provisioned-delete", deletes.height)
+        _add(counts, "provisioned-disconnect", gone.height - deletes.height)
+        run.links = run.links.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
+        run.memory = run.memory.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
+    unlinked = work.filter(~linked & ~pl.col("__multi") & (pl.col("__n") == 1))
+    created = _no_ids()
+    for i, (bound, _) in enumerate(joining):
+        rows = unlinked.filter(pl.col("__j") == i)
+        if rows.height == 0:
+            continue
+        created = _union(created, _outbound_join_or_provision(run, connector, mv_type, rows, bound, counts))
+    # Export attribute flow for every linked object of the focus.
+    for target_type in sorted({b.rule.target_object_type for b in rules}):
+        typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
+        _export_flow(run, connector, target_type, frame, typed, created, counts)
+
+
+def _outbound_join_or_provision(
+    run: _Run, connector: str, mv_type: str, rows: pl.DataFrame, bound: BoundRule, counts: dict[str, int]
+) -> pl.Series:
+    rule = bound.rule
+    target_type = rule.target_object_type
+    cs = run.cs.get(connector, {}).get(target_type)
+    matches = pl.DataFrame(schema={MV_ID: pl.String(), ANCHOR: pl.String()})
+    if cs is not None and cs.height:
+        live = cs.filter(pl.col(PENDING) != PENDING_DELETE)
+        if rule.join:
+            matches = match_groups(rows, MV_ID, live, ANCHOR, rule.join)
+    dn_values = None
+    dn_flow = next((f for f in rule.flows if f.destination == DN_DESTINATION), None)
+    if dn_flow is not None:
+        params = {"Connector.ID": connector, **run.params.get(connector, {})}
+        compiled = compile_flow(dn_flow, rule.name, rows.schema, params)
+        dn_values = rows.select(MV_ID, compiled.value.cast(pl.String).alias("__dn"))
+        if cs is not None and cs.height:
+            rest = dn_values.join(matches.select(MV_ID), on=MV_ID, how="anti").drop_nulls("__dn")
+            by_dn = rest.with_columns(pl.col("__dn").str.to_lowercase().alias("__key")).join(
+                cs.filter(pl.col(PENDING) != PENDING_DELETE).select(
+                    ANCHOR, pl.col(DN).str.to_lowercase().alias("__key")
+                ),
+                on="__key",
+                how="inner",
+            )
+            matches = pl.concat([matches, by_dn.select(MV_ID, ANCHOR)])
+    linked_anchors = run.links.filter(
+        (pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null()
+    ).get_column(ANCHOR)
+    dup = matches.group_by(ANCHOR).len().filter(pl.col("len") > 1).get_column(ANCHOR)
+    bad = matches.filter(pl.col(ANCHOR).is_in(dup.implode()) | pl.col(ANCHOR).is_in(linked_anchors.implode()))
+    good = matches.join(bad.select(MV_ID), on=MV_ID, how="anti")
+    run.error(
+        bad.select(MV_ID, ANCHOR),
+        connector=connector,
+        object_type=target_type,
+        rule=rule.name,
+        error_type=ERROR_AMBIGUOUS_JOIN,
+        message="the outbound join matches a target object already joined to another metaverse object",
+    )
+    frames = [
+        good.join(cs.select(ANCHOR, DN), on=ANCHOR, how="left", maintain_order="left")
+        if cs is not None
+        else good,
+    ]
+    created = _no_ids()
+    if rule.link_type is LinkType.PROVISION:
+        rest = rows.join(matches.select(MV_ID), on=MV_ID, how="anti").select(MV_ID)
+        if dn_values is not None:
+            rest = rest.join(dn_values.rename({"__dn": DN}), on=MV_ID, how="left", maintain_order="left")
+        frames.append(rest.with_columns(pl.lit(None, dtype=pl.String).alias(ANCHOR)))
+        created = rest.get_column(MV_ID)
+    new = concat(
+        [
+            f.with_columns(
+                pl.lit(connector).alias("connector"),
+                pl.lit(target_type).alias("object_type"),
+                pl.lit(mv_type).alias("mv_object_type"),
+                pl.lit(rule.name).alias("rule"),
+                pl.lit(rule.link_type.value).alias("link_type"),
+                pl.lit(Direction.OUTBOUND.value).alias("direction"),
+                pl.lit(False).alias("sustains"),
+            )
+            for f in frames
+        ],
+        LINKS_SCHEMA,
+    )
+    run.links = pl.concat([run.links, new])
+    _add(counts, "provisioned-add-flow", created.len())
+    _add(counts, "provisioned-join", good.height)
+    run.changed_link(connector, new.get_column(MV_ID))
+    return created
+
+
+def _export_flow(
+    run: _Run,
+    connector: str,
+    target_type: str,
+    frame: pl.DataFrame,
+    scope_cols: Sequence[tuple[BoundRule, str]],
+    created: pl.Series,
+    counts: dict[str, int],
+) -> None:
+    links = run.links.filter((pl.col("connector") == connector) & (pl.col("object_type") == target_type))
+    rows = frame.join(
+        links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner", maintain_order="left"
+    )
+    if rows.height == 0:
+        return
+    rows = rows.with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
+    resolution = resolve(rows, MV_ID, scope_cols, params_by_connector=run.params, new_column="__new")
+    run.error(
+        resolution.errors.join(rows.select(MV_ID, ANCHOR), on=MV_ID, how="left", maintain_order="left"),
+        connector=connector,
+        object_type=target_type,
+        error_type=ERROR_FUNCTION_TRIGGERED,
+    )
+    resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
+    refs = [a for a in resolution.attributes if a in run.references]
+    if refs:
+        targets = (
+            run.links.filter(pl.col("connector") == connector)
+            .select(pl.col(MV_ID).alias("key"), pl.coalesce(pl.col(ANCHOR), pl.col(DN)).alias("value"))
+            .drop_nulls("value")
+        )
+        for attribute in refs:
+            resolved = map_references(resolved, attribute, targets, lower=False)
+    resolved = resolved.join(rows.select(MV_ID, ANCHOR, "__ldn"), on=MV_ID, how="left", maintain_order="left")
+    cs = run.cs.get(connector, {}).get(target_type)
+    attributes = list(resolution.attributes)
+    if cs is not None:
+        present = [a for a in attributes if a in cs.columns]
+        current_frame = cs.select(
+            ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
+        )
+        resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
+    memory = run.memory.filter(pl.col("connector") == connector).join(
+        resolved.select(MV_ID), on=MV_ID, how="semi"
+    )
+    if memory.height:
+        wide = memory.pivot(on="attribute", index=MV_ID, values="value")
+        wide = wide.rename({c: "\x00mem" + c for c in wide.columns if c != MV_ID})
+        resolved = resolved.join(wide, on=MV_ID, how="left", maintain_order="left")
+    is_add = pl.col(ANCHOR).is_null()
+    parts: list[pl.DataFrame] = []
+    for attribute in attributes:
+        desired = json_expr(pl.col(attribute), resolved.schema[attribute])
+        current_parts = [
+            pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
+        ]
+        current: pl.Expr = pl.coalesce(current_parts) if current_parts else pl.lit(None, dtype=pl.String)
+        code = pl.col(attribute + CODE)
+        keep = (code % 4 != KIND_IGNORE).fill_null(True)
+        change = pl.when(is_add).then(desired.is_not_null()).otherwise(desired.ne_missing(current))
+        parts.append(
+            resolved.filter(keep & change).select(
+                MV_ID,
+                ANCHOR,
+                pl.col("__ldn").alias(DN),
+                pl.when(is_add).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op"),
+                pl.lit(attribute).alias("attribute"),
+                pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias("old_value"),
+                desired.alias("new_value"),
+            )
+        )
+    if not parts:
+        return
+    out = pl.concat(parts).with_columns(
+        pl.lit(connector).alias("connector"), pl.lit(target_type).alias("object_type")
+    )
+    run.exports.append(conform(out, PENDING_EXPORT_SCHEMA))
+    updated = out.filter(pl.col("op") == EXPORT_UPDATE).get_column(MV_ID).n_unique()
+    existing = resolved.filter(~is_add).height
+    _add(counts, "connector-flow", updated)
+    _add(counts, "connector-no-flow", existing - updated)
+
+
+# --- result ----------------------------------------------------------------------------------
+
+
+def _result(run: _Run) -> SyncResult:
+    spaces: dict[str, dict[str, pl.DataFrame]] = {}
+    for connector, types in run.cs.items():
+        spaces[connector] = {}
+        for object_type, frame in types.items():
+            processed = run.processed.get((connector, object_type))
+            done = pl.col(ANCHOR).is_in(processed.implode()) if processed is not None else pl.lit(False)
+            out = frame.filter(~(done & (pl.col(PENDING) == PENDING_DELETE)))
+            out = out.with_columns(
+                pl.when(done).then(pl.lit(PENDING_NONE)).otherwise(pl.col(PENDING)).alias(PENDING)
+            )
+            spaces[connector][object_type] = out
+    links = run.links.with_columns(pl.lit(False).alias("anchor_assigned"))
+    state = SyncState(
+        connector_spaces=spaces,
+        metaverse=dict(run.mv),
+        provenance=run.prov,
+        links=links,
+        export_memory=run.memory,
+        reference_index=run.ref_index,
+    )
+    # Large frames keep their construction order, which is deterministic (ordered joins, rules and
+    # attributes in a fixed order, metaverse frames sorted by id): sorting tens of millions of rows by
+    # string keys would cost more than the sync itself.
+    exports = concat(run.exports, PENDING_EXPORT_SCHEMA)
+    errors = concat(run.errors, SYNC_ERRORS_SCHEMA).sort(
+        ["connector", "object_type", ANCHOR, MV_ID, "error_type"], nulls_last=True
+    )
+    for connector, kept in sorted(run.kept.items()):
+        flowed = int(kept.is_in(run.changed_mv.implode()).sum())
+        run.count(connector, "inbound", "connector-flow", flowed)
+        run.count(connector, "inbound", "connector-no-flow", _minus(kept, run.deleted_mv).len() - flowed)
+    counter_rows = [r for r in run.counters if not r[2].startswith("__")]
+    counters = pl.DataFrame(counter_rows, schema=COUNTERS_SCHEMA, orient="row")
+    counters = counters.group_by(["connector", "step", "counter"], maintain_order=True).agg(
+        pl.col("value").sum()
+    )
+    return SyncResult(
+        state=state,
+        pending_exports=exports,
+        errors=errors,
+        counters=counters.sort(["connector", "step", "counter"]),
+    )

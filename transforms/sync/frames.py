@@ -1,0 +1,44 @@
+"""Small frame utilities shared by the sync stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import polars as pl
+
+from transforms.schema import ANCHOR, DN, OBJECT_TYPE, PENDING, PENDING_NONE
+
+
+def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """Select ``schema``'s columns in order, adding missing ones as nulls and casting."""
+    return frame.select(
+        (pl.col(n).cast(t) if n in frame.columns else pl.lit(None, dtype=t)).alias(n)
+        for n, t in schema.items()
+    )
+
+
+def with_system_columns(frame: pl.DataFrame, object_type: str) -> pl.DataFrame:
+    """A connector-space frame with the system columns the sync reads (``_pending`` defaults to none)."""
+    adds: list[pl.Expr] = []
+    if DN not in frame.columns:
+        adds.append(pl.lit(None, dtype=pl.String).alias(DN))
+    if OBJECT_TYPE not in frame.columns:
+        adds.append(pl.lit(object_type).alias(OBJECT_TYPE))
+    if PENDING not in frame.columns:
+        adds.append(pl.lit(PENDING_NONE).alias(PENDING))
+    out = frame.with_columns(adds) if adds else frame
+    return out.with_columns(pl.col(PENDING).fill_null(PENDING_NONE))
+
+
+def concat(frames: Iterable[pl.DataFrame], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    parts = [conform(f, schema) for f in frames if f.height]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=dict(schema))
+
+
+def ids_frame(ids: Iterable[str] | pl.Series, name: str) -> pl.DataFrame:
+    series = ids if isinstance(ids, pl.Series) else pl.Series(name, list(ids), dtype=pl.String)
+    return pl.DataFrame({name: series.cast(pl.String)}).unique(maintain_order=True)
+
+
+def anchors_of(frame: pl.DataFrame) -> pl.Series:
+    return frame.get_column(ANCHOR)

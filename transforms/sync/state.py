@@ -1,0 +1,55 @@
+"""The sync state and result: plain frames with the schemas of :mod:`transforms.sync.schema`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from transforms.schema import PENDING_EXPORT_SCHEMA
+from transforms.sync.schema import (
+    COUNTERS_SCHEMA,
+    EXPORT_MEMORY_SCHEMA,
+    LINKS_SCHEMA,
+    PROVENANCE_SCHEMA,
+    REFERENCE_INDEX_SCHEMA,
+    SYNC_ERRORS_SCHEMA,
+    empty,
+)
+
+ConnectorSpaces = Mapping[str, Mapping[str, pl.DataFrame]]
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """Everything the sync reads and writes.
+
+    ``connector_spaces``: connector -> connector-space object type -> wide frame (imported image).
+    ``metaverse``: metaverse object type -> wide frame keyed by ``_mv_id``.
+    ``provenance`` (PROVENANCE_SCHEMA), ``links`` (LINKS_SCHEMA), ``export_memory``
+    (EXPORT_MEMORY_SCHEMA), ``reference_index`` (REFERENCE_INDEX_SCHEMA).
+    """
+
+    connector_spaces: ConnectorSpaces = field(default_factory=dict)
+    metaverse: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    provenance: pl.DataFrame = field(default_factory=lambda: empty(PROVENANCE_SCHEMA))
+    links: pl.DataFrame = field(default_factory=lambda: empty(LINKS_SCHEMA))
+    export_memory: pl.DataFrame = field(default_factory=lambda: empty(EXPORT_MEMORY_SCHEMA))
+    reference_index: pl.DataFrame = field(default_factory=lambda: empty(REFERENCE_INDEX_SCHEMA))
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """The new state, the pending exports (PENDING_EXPORT_SCHEMA), errors and run-history counters."""
+
+    state: SyncState
+    pending_exports: pl.DataFrame = field(default_factory=lambda: empty(PENDING_EXPORT_SCHEMA))
+    errors: pl.DataFrame = field(default_factory=lambda: empty(SYNC_ERRORS_SCHEMA))
+    counters: pl.DataFrame = field(default_factory=lambda: empty(COUNTERS_SCHEMA))
+
+    def counter(self, connector: str, step: str, name: str) -> int:
+        rows = self.counters.filter(
+            (pl.col("connector") == connector) & (pl.col("step") == step) & (pl.col("counter") == name)
+        )
+        return int(rows["value"].sum()) if rows.height else 0

@@ -1,0 +1,97 @@
+"""Column helpers: JSON text of values (pending exports, export memory) and reference mapping."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def json_expr(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """JSON text of a value, null for no value (null or empty list).
+
+    Multi-valued values are sorted first so that equal sets compare equal as text; binary values are
+    ``{"base64": ...}`` objects, date-times ISO 8601 strings in UTC.
+    """
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        sorted_values = column.list.sort()
+        if inner == pl.Binary:
+            items = sorted_values.list.eval(_binary_json(pl.element()))
+            text = pl.concat_str(pl.lit("["), items.list.join(","), pl.lit("]"))
+        elif isinstance(inner, pl.Datetime):
+            items = sorted_values.list.eval(pl.element().dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"))
+            text = _wrapped_json(items)
+        else:
+            text = _wrapped_json(sorted_values)
+        return pl.when(column.list.len() > 0).then(text)
+    if dtype == pl.Binary:
+        return _binary_json(column)
+    if isinstance(dtype, pl.Datetime):
+        return _wrapped_json(column.dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"))
+    if dtype == pl.Null:
+        return pl.lit(None, dtype=pl.String)
+    return pl.when(column.is_not_null()).then(_wrapped_json(column))
+
+
+def _binary_json(column: pl.Expr) -> pl.Expr:
+    return pl.concat_str(pl.lit('{"base64":"'), column.bin.encode("base64"), pl.lit('"}'))
+
+
+def _wrapped_json(column: pl.Expr) -> pl.Expr:
+    # Polars encodes structs, not bare values: wrap in {"v": ...} and cut the wrapper off.
+    encoded = pl.struct(column.alias("v")).struct.json_encode()
+    return encoded.str.strip_prefix('{"v":').str.strip_suffix("}")
+
+
+def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, lower: bool) -> pl.DataFrame:
+    """Replace reference values in ``column`` by ``mapping`` (``key`` -> ``value``); drop unresolved.
+
+    ``lower`` compares lower-cased keys (DNs). Single-valued columns become null when unresolved;
+    multi-valued ones keep the resolved values, sorted.
+    """
+    dtype = frame.schema[column]
+    if isinstance(dtype, pl.List):
+        idx = "__row"
+        exploded = (
+            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(idx), pl.col(column))
+            .explode(column)
+            .drop_nulls(column)
+        )
+        key = pl.col(column).cast(pl.String)
+        exploded = exploded.with_columns((key.str.to_lowercase() if lower else key).alias("key"))
+        resolved = (
+            exploded.join(mapping, on="key", how="inner", maintain_order="left")
+            .group_by(idx, maintain_order=True)
+            .agg(pl.col("value").unique().sort().alias(column))
+        )
+        out = (
+            frame.drop(column)
+            .with_row_index(idx)
+            .join(resolved, on=idx, how="left", maintain_order="left")
+            .drop(idx)
+            .with_columns(pl.col(column).fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        )
+        return out.select(frame.columns)
+    key = pl.col(column).cast(pl.String)
+    keyed = frame.with_columns((key.str.to_lowercase() if lower else key).alias("__key"))
+    out = keyed.join(
+        mapping.rename({"key": "__key", "value": "__value"}), on="__key", how="left", maintain_order="left"
+    )
+    return out.with_columns(pl.col("__value").alias(column)).select(frame.columns)
+
+
+def decode_json_expr(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The inverse of :func:`json_expr`: JSON text back to a value of ``dtype`` (null stays null)."""
+    wrapped = pl.concat_str(pl.lit('{"v":'), text, pl.lit("}"))
+    if dtype == pl.Binary:
+        inner = wrapped.str.json_decode(pl.Struct({"v": pl.Struct({"base64": pl.String()})}))
+        return inner.struct.field("v").struct.field("base64").str.decode("base64")
+    if isinstance(dtype, pl.List) and dtype.inner == pl.Binary:
+        inner = wrapped.str.json_decode(pl.Struct({"v": pl.List(pl.Struct({"base64": pl.String()}))}))
+        return inner.struct.field("v").list.eval(pl.element().struct.field("base64").str.decode("base64"))
+    if isinstance(dtype, pl.Datetime) or (
+        isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Datetime)
+    ):
+        as_text = pl.List(pl.String()) if isinstance(dtype, pl.List) else pl.String()
+        value = wrapped.str.json_decode(pl.Struct({"v": as_text})).struct.field("v")
+        return value.cast(dtype, strict=False)
+    return wrapped.str.json_decode(pl.Struct({"v": dtype})).struct.field("v")
