@@ -15,7 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.cli_emulator import emulator_app
+from flows.cli_expr import expr_app
 from flows.cli_generate import generate
+from flows.cli_rules import rules_app
+from flows.demo import demo
 from flows.environment import prepare_prefect_environment
 from flows.errors import ForestsyncError
 
@@ -28,6 +32,10 @@ app = typer.Typer(
 cs_app = typer.Typer(help="Connector spaces: what each connector imported.", no_args_is_help=True)
 app.add_typer(cs_app, name="cs")
 app.command("generate")(generate)
+app.command("demo")(demo)
+app.add_typer(expr_app, name="expr")
+app.add_typer(rules_app, name="rules")
+app.add_typer(emulator_app, name="emulator")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -13,8 +13,6 @@ from typing import Annotated
 
 import typer
 
-from emulator.graph import FaultConfig, ThrottleConfig, start
-
 emulator_app = typer.Typer(
     help="The Graph-compatible emulated tenant (demo, tests, benchmarks).", no_args_is_help=True
 )
@@ -53,6 +51,8 @@ def serve(
     ] = 3600.0,
 ) -> None:
     """Serve the emulated tenant until interrupted; print how to reach it."""
+    from emulator.graph import FaultConfig, ThrottleConfig, start  # not at import: keeps the CLI fast
+
     if fault_rate:
         faults = FaultConfig.uniform(fault_rate, timeout_delay_s=fault_delay, seed=seed)
     else:

@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from flows.rulesets import read_rule_files
-from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
-
 rules_app = typer.Typer(help="Sync rules: check rule files.", no_args_is_help=True)
 
 EXIT_INVALID = 2
@@ -34,11 +31,18 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Load every rule file of FOLDER and report every problem with file, line and column (exit 2)."""
+    """Load every rule file of FOLDER and report every problem with file, line and column (exit 2).
+
+    Rule-set options default to the configuration's defaults (``user_matching=objects-once``).
+    """
+    from flows.config import Config
+    from flows.rulesets import read_rule_files
+    from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
+
     if not folder.is_dir():
         typer.echo(f"{folder}: not a folder", err=True)
         raise typer.Exit(EXIT_INVALID)
-    options: dict[str, str] = {}
+    options: dict[str, str] = dict(Config().rule_options)
     for item in option or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:

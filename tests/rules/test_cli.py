@@ -43,10 +43,12 @@ DEFAULT_RULES = SCHEMA.parent / "default"
 
 
 def test_check_takes_rule_set_options() -> None:
-    """The default rules need the user-matching option; -o sets it."""
-    missing = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES)])
-    assert missing.exit_code == 2
-    assert "rule-set option 'user_matching' is not set" in missing.output
+    """The user-matching option defaults to the configuration's default; -o chooses another, checked."""
+    default = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES)])
+    assert default.exit_code == 0, default.output
+    wrong = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching=fuzzy"])
+    assert wrong.exit_code == 2
+    assert "user_matching='fuzzy' is not offered" in wrong.output
     result = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching=mail"])
     assert result.exit_code == 0, result.output
     assert "30 rule(s) in 36 file(s): ok" in result.output
