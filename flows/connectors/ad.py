@@ -24,7 +24,13 @@ What a delta returns, per object type and partition:
   ``_changed`` column (List(String)) names the attributes the directory reported; an attribute listed
   there with a null value was cleared, one not listed is unchanged. Member changes arrive as
   ``member@add`` / ``member@remove`` (List(String) of DNs) to apply to the stored ``member`` list;
-  ``member`` itself is null in those rows. ``_dn`` is always current (renames included).
+  ``member`` itself is null and not in ``_changed`` in those rows (it is there only when the whole
+  value was sent). ``_dn`` is always current (renames included).
+* A DN-valued reference (``member``, ``manager``) that points at an object renamed or moved in the
+  same window is *not* reported: AD rewrites the reference without touching the referencing object.
+  Likewise a member deleted in the window disappears from its groups without the groups being
+  reported (seen with DirSync on Samba). The store keeps references consistent itself: DNs of
+  renamed anchors rewritten, DNs of deleted anchors dropped.
 * ``partial=False`` batches in a delta: whole objects that were moved (they may come from outside
   the scope) and every object below a renamed or moved OU (their DNs changed unreported); a USN delta
   returns only whole objects.
@@ -523,13 +529,13 @@ class AdConnector:
     def _decode_changed(self, entries: list[RawEntry], attrs: list[str]) -> pl.DataFrame:
         frame = decode_entries(entries, attrs, self.types, incremental=True).frame
         by_lower = {a.lower(): self.types.canonical(a) for a in attrs}
+        # Whole values only: `member;range=1-1` / `0-0` are increments (member@add / member@remove) of
+        # the stored list, so member is "changed" (replaced) only when DirSync sent it without a range.
         changed = [
             sorted(
-                {
-                    by_lower.get(k.split(";", 1)[0].lower(), k.split(";", 1)[0])
-                    for k in e["raw_attributes"]
-                    if k.split(";", 1)[0].lower() in by_lower and k.lower() != "objectguid"
-                }
+                by_lower[k.lower()]
+                for k in e["raw_attributes"]
+                if k.lower() in by_lower and k.lower() != "objectguid"
             )
             for e in entries
         ]

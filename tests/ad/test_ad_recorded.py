@@ -190,6 +190,7 @@ def test_dirsync_passes_chain_their_cookies_and_end_with_the_last() -> None:
     assert by_type["user"].partial and by_type["user"].frame["userAccountControl"].to_list() == [514]
     assert by_type["user"].frame["_changed"].to_list() == [["userAccountControl"]]
     assert by_type["group"].frame["member@add"].to_list() == [[MEMBERS[5].decode()]]
+    assert by_type["group"].frame["_changed"].to_list() == [[]]  # increments, not a new whole value
     assert by_type["group"].frame["member@remove"].to_list() == [[MEMBERS[6].decode()]]
 
 
