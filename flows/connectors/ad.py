@@ -252,6 +252,7 @@ _OBJECT_CLASSES: dict[str, list[str]] = {
     "computer": ["top", "person", "organizationalPerson", "user", "computer"],
     "organizationalUnit": ["top", "organizationalUnit"],
     "msDS-Device": ["top", "msDS-Device"],
+    "device": ["top", "msDS-Device"],  # device writeback's metaverse type
 }
 
 
