@@ -25,8 +25,12 @@ _SAFE_STRING: Final = (
 DEFAULT_FOLD_WIDTH: Final = 76
 
 
-def _value_line(name: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """``name: value`` or ``name:: base64`` for one value (no line terminator)."""
+def _value_line(name: str, value: pl.Expr, dtype: pl.DataType, all_safe: bool = False) -> pl.Expr:
+    """``name: value`` or ``name:: base64`` for one value (no line terminator).
+
+    ``all_safe`` says the column holds SAFE-STRINGs only: Polars evaluates both branches of a
+    when/then, so a column known to be safe skips the base64 encoding of every value.
+    """
     if dtype == pl.Binary:
         return pl.lit(name + ":: ") + value.bin.encode("base64")
     if dtype == pl.Boolean:
@@ -34,6 +38,8 @@ def _value_line(name: str, value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_integer():
         return pl.lit(name + ": ") + value.cast(pl.String)
     text = value.cast(pl.String)
+    if all_safe:
+        return pl.lit(name + ": ") + text
     return (
         pl.when(text.str.contains(_SAFE_STRING))
         .then(pl.lit(name + ": ") + text)
@@ -51,35 +57,66 @@ def _fold(line: pl.Expr, width: int) -> pl.Expr:
     )
 
 
-def _column_text(frame: pl.DataFrame, name: str, fold_width: int | None) -> pl.Series:
-    """The lines of one column for every entry, each line ending in a newline; "" where absent."""
-    dtype = frame.schema[name]
-    col = pl.col(name)
+def _lines_expr(name: str, dtype: pl.DataType, all_safe: bool) -> pl.Expr:
+    """The unterminated line(s) of one column: a string, or a list of strings for multi-valued ones."""
     if isinstance(dtype, pl.List):
         inner = cast(pl.DataType, dtype.inner)
-        lines = frame.select(col.list.eval(_value_line(name, pl.element(), inner))).to_series()
-        if fold_width is not None:
-            longest = lines.list.eval(pl.element().str.len_bytes()).list.max().max()
-            if longest is not None and int(longest) > fold_width:  # type: ignore[arg-type]
-                lines = lines.list.eval(_fold(pl.element(), fold_width))
-        out = lines.list.join("\n") + "\n"
+        return pl.col(name).list.eval(_value_line(name, pl.element(), inner, all_safe)).alias(name)
+    return _value_line(name, pl.col(name), dtype, all_safe).alias(name)
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
+
+
+def _all_safe_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.List):
+        return pl.col(name).list.eval(pl.element().str.contains(_SAFE_STRING)).list.all().all().alias(name)
+    return pl.col(name).str.contains(_SAFE_STRING).all().alias(name)
+
+
+def _longest_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.List):
+        return pl.col(name).list.eval(pl.element().str.len_bytes()).list.max().max().alias(name)
+    return pl.col(name).str.len_bytes().max().alias(name)
+
+
+def _terminated_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Lines joined and newline-terminated; "" where the attribute is absent."""
+    if isinstance(dtype, pl.List):
         # A multi-valued attribute without values is absent from the entry, as in the directory.
-        return pl.select(pl.when(lines.list.len() > 0).then(out).otherwise(pl.lit(""))).to_series()
-    lines = frame.select(_value_line(name, col, dtype)).to_series()
-    if fold_width is not None:
-        longest = lines.str.len_bytes().max()
-        if longest is not None and int(longest) > fold_width:  # type: ignore[arg-type]
-            lines = pl.select(_fold(pl.lit(lines), fold_width)).to_series()
-    return (lines + "\n").fill_null("")
+        joined = pl.col(name).list.join("\n") + pl.lit("\n")
+        return pl.when(pl.col(name).list.len() > 0).then(joined).otherwise(pl.lit(""))
+    return (pl.col(name) + pl.lit("\n")).fill_null("")
 
 
 def entry_texts(frame: pl.DataFrame, fold_width: int | None = DEFAULT_FOLD_WIDTH) -> pl.Series:
-    """One LDIF record per row (``dn`` first, then the other columns), each ending in a newline."""
+    """One LDIF record per row (``dn`` first, then the other columns), each ending in a newline.
+
+    Each step is one ``select`` over all columns, so Polars builds the columns' lines in parallel.
+    """
     if "dn" not in frame.columns:
         raise ValueError("an LDIF frame needs a 'dn' column")
     names = ["dn", *(c for c in frame.columns if c != "dn")]
-    parts = pl.DataFrame({f"c{i}": _column_text(frame, n, fold_width) for i, n in enumerate(names)})
-    return parts.select(pl.concat_str(parts.columns).alias("entry")).to_series()
+    texts = [n for n in names if _is_text(frame.schema[n])]
+    safe = dict(
+        zip(texts, frame.select(_all_safe_expr(n, frame.schema[n]) for n in texts).row(0), strict=True)
+    )
+    lines = frame.select(_lines_expr(n, frame.schema[n], bool(safe.get(n, False))) for n in names)
+    if fold_width is not None:
+        longest = lines.select(_longest_expr(n, lines.schema[n]) for n in names).row(0)
+        long_columns = [n for n, m in zip(names, longest, strict=True) if m is not None and m > fold_width]
+        if long_columns:
+            folded = [
+                pl.col(n).list.eval(_fold(pl.element(), fold_width))
+                if isinstance(lines.schema[n], pl.List)
+                else _fold(pl.col(n), fold_width).alias(n)
+                for n in long_columns
+            ]
+            lines = lines.with_columns(folded)
+    return lines.select(
+        pl.concat_str([_terminated_expr(n, lines.schema[n]) for n in names]).alias("entry")
+    ).to_series()
 
 
 def _frames_of(source: Forest | Mapping[str, pl.DataFrame]) -> Mapping[str, pl.DataFrame]:

@@ -9,6 +9,8 @@ cycle run one after another in the flow's process).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +21,8 @@ from prefect.context import get_run_context
 
 from flows.config import Config, load_config
 from flows.connectors.factory import build_connector
+from flows.connectors.ldif import LdifConnector
+from flows.errors import ConfigError
 from flows.rulesets import load_rule_set, rule_set_hash
 from flows.stages.exporting import export_connector
 from flows.stages.importing import import_connector_space
@@ -40,22 +44,74 @@ def _flow_run_id() -> str | None:
     return str(getattr(run, "id", run)) if run else None
 
 
+OVERRIDES_SETTING = "connector_overrides"  # {connector: {"full_import": bool, "full_sync": bool}}
+
+
+def scope_setting(connector: str) -> str:
+    return f"connector_scope:{connector}"
+
+
+def connector_scope_hash(config: Config, connector: str) -> str:
+    """What a full import depends on: partitions, OU filters, object types, attribute list, source file."""
+    settings = config.connector(connector).model_dump(
+        mode="json", include={"partitions", "object_types", "attributes", "path", "host", "kind"}
+    )
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def set_override(store: Store, connector: str, *, full_import: bool = False, full_sync: bool = False) -> None:
+    """Record that the next cycle must run a full import and/or full sync (Set-ADSyncSchedulerConnectorOverride)."""
+    overrides = dict(store.get_setting(OVERRIDES_SETTING) or {})
+    current = overrides.get(connector, {})
+    overrides[connector] = {
+        "full_import": bool(current.get("full_import")) or full_import,
+        "full_sync": bool(current.get("full_sync")) or full_sync,
+    }
+    store.set_setting(OVERRIDES_SETTING, overrides)
+
+
 @task(task_run_name="import {connector}", retries=0)
-def import_task(config_path: str | None, connector: str, cycle_id: str, full: bool) -> dict[str, Any]:
-    """Full or delta import of one connector into its connector space (one run step)."""
+def import_task(
+    config_path: str | None, connector: str, cycle_id: str, full: bool, snapshot: str | None = None
+) -> dict[str, Any]:
+    """Full or delta import of one connector into its connector space (one run step).
+
+    A delta import becomes a full import when an override asks for it or when the connector's scope
+    (partitions, OU filters, object types, attribute list) changed since its last full import.
+    ``snapshot`` replays an LDIF snapshot into the connector's space instead of reading the directory.
+    """
     config = load_config(config_path)
     logger = get_run_logger()
     connector_config = config.connector(connector)
+    scope = connector_scope_hash(config, connector)
     with Store(config.resolve(config.store)) as store:
-        step = import_connector_space(
-            store,
-            build_connector(connector_config, config),
-            cycle_id=cycle_id,
-            full=full,
-            flow_run_id=_flow_run_id(),
+        override = (store.get_setting(OVERRIDES_SETTING) or {}).get(connector, {})
+        if not full and override.get("full_import"):
+            logger.info("%s: a full import was required (connector override)", connector)
+            full = True
+        if not full and store.get_setting(scope_setting(connector)) not in (None, scope):
+            logger.info(
+                "%s: the connector's scope or attribute list changed: running a full import", connector
+            )
+            full = True
+        source = (
+            LdifConnector(connector, Path(snapshot))
+            if snapshot
+            else build_connector(connector_config, config)
         )
+        step = import_connector_space(store, source, cycle_id=cycle_id, full=full, flow_run_id=_flow_run_id())
+        if step["profile"] == "Full Import":
+            store.set_setting(scope_setting(connector), scope)
+            if override.get("full_import"):
+                set_override_value(store, connector, "full_import", False)
     logger.info("%s %s: %s %s", connector, step["profile"], step["status"], step["counters"])
     return step
+
+
+def set_override_value(store: Store, connector: str, key: str, value: bool) -> None:
+    overrides = dict(store.get_setting(OVERRIDES_SETTING) or {})
+    overrides.setdefault(connector, {})[key] = value
+    store.set_setting(OVERRIDES_SETTING, overrides)
 
 
 RULE_HASH_SETTING = "rule_set_hash"
@@ -72,8 +128,14 @@ def sync_task(config_path: str | None, cycle_id: str, mode: Literal["full", "del
         if mode == "delta" and store.get_setting(RULE_HASH_SETTING) != digest:
             get_run_logger().info("the rule set changed since the last sync: running a full sync")
             mode = "full"
+        overrides = store.get_setting(OVERRIDES_SETTING) or {}
+        if mode == "delta" and any(o.get("full_sync") for o in overrides.values()):
+            get_run_logger().info("a full sync was required (connector override)")
+            mode = "full"
         steps = synchronize(store, config, rules, cycle_id=cycle_id, mode=mode, flow_run_id=_flow_run_id())
         store.set_setting(RULE_HASH_SETTING, digest)
+        for connector in overrides:
+            set_override_value(store, connector, "full_sync", False)
     return steps
 
 
@@ -180,3 +242,35 @@ def _publish_report(report: dict[str, Any]) -> None:
 
 def config_path_str(path: Path | None) -> str | None:
     return str(path) if path else None
+
+
+@flow(name="backfill")
+def backfill(
+    config_path: str | None = None,
+    connectors: list[str] | None = None,
+    snapshot: str | None = None,
+    export: bool = False,
+) -> dict[str, Any]:
+    """Rerun chosen connectors from scratch: full import (or replay of an LDIF snapshot), full sync.
+
+    ``connectors`` defaults to every connector; ``snapshot`` replays an LDIF file into the (single)
+    chosen connector's space instead of reading its directory. Exports run only with ``export`` so a
+    replay can be inspected first (``forestsync search --pending export``).
+    """
+    config = load_config(config_path)
+    chosen = connectors or ordered_connectors(config)
+    if snapshot and len(chosen) != 1:
+        raise ConfigError("a snapshot replays into exactly one connector: name it in connectors")
+    for name in chosen:
+        config.connector(name)  # unknown names fail before anything runs
+    cycle_id = uuid.uuid4().hex[:12]
+    steps: list[dict[str, Any]] = []
+    for name in [c for c in ordered_connectors(config) if c in chosen]:
+        steps.append(import_task(config_path, name, cycle_id, True, snapshot))
+    steps.extend(sync_task(config_path, cycle_id, "full"))
+    if export:
+        for name in export_order(config):
+            steps.append(export_task(config_path, name, cycle_id, False))
+    report = {"cycle_id": cycle_id, "policy": "backfill", "steps": steps}
+    _publish_report(report)
+    return report

@@ -209,12 +209,16 @@ def _logical_lines(lines: pl.DataFrame, checks: _Checks) -> pl.DataFrame:
     return df.select("n", "t")
 
 
+_SPLIT_CHUNK: Final = 2_000_000  # lines per chunk: bounds the string temporaries of the split
+
+
 def _split_lines(logical: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, list[str], dict[str, str]]:
     """Entries and ``attr: value`` pairs: columns n, first, e (entry index), kc, b64, value, bv.
 
     ``kc`` indexes the returned key list (lowercased attribute names without options); the dict maps
     each key to its first spelling in the file. Attribute names are few, so they are resolved once per
-    distinct spelling (an Enum cast), not per line; the line text is dropped as soon as it is split.
+    distinct spelling (an Enum cast), not per line. The text is split in chunks of lines so that its
+    temporaries stay small (a million users is ~30M lines), and dropped as soon as it is split.
     """
     blank = pl.col("t").is_null() | (pl.col("t") == "")
     comment = pl.col("t").str.starts_with("#").fill_null(False)
@@ -229,60 +233,95 @@ def _split_lines(logical: pl.DataFrame, checks: _Checks) -> tuple[pl.DataFrame, 
                 checks.add(first_real, f"unsupported LDIF version {version!r} (only version 1 exists)", 9)
             df = df.with_columns(blank=pl.col("blank") | (pl.col("n") == first_real["n"][0]))
     df = df.with_columns(grp=pl.col("blank").cum_sum()).filter(~pl.col("blank") & ~pl.col("comment"))
-    df = df.with_columns(
-        first=(pl.col("grp") != pl.col("grp").shift(1)).fill_null(True),
-        s=pl.col("t").str.splitn(":", 2),
-    ).unnest("s")
+    df = df.with_columns(first=(pl.col("grp") != pl.col("grp").shift(1)).fill_null(True))
     df = df.with_columns(e=pl.col("first").cum_sum().cast(pl.Int64) - 1).drop("grp", "blank", "comment")
-    df = df.rename({"field_0": "attr", "field_1": "rest"})
-    checks.add(df.filter(pl.col("rest").is_null()), "expected 'attribute: value' (no colon on this line)", 1)
-    spellings = df.select(pl.col("attr").filter(pl.col("rest").is_not_null()).unique(maintain_order=True))
-    spelling_list = [str(s) for s in spellings.to_series().to_list()]
-    bad = [s for s in spelling_list if re.fullmatch(_ATTRIBUTE_DESCRIPTION, s) is None]
-    if bad:
-        bad_attr = df.filter(pl.col("attr").is_in(bad) & pl.col("rest").is_not_null())
-        checks.add(bad_attr, pl.lit("invalid attribute description '") + pl.col("attr") + pl.lit("'"), 1)
+
+    spelling_list: list[str] = []
+    known: set[str] = set()
+    chunks: list[pl.DataFrame] = []
+    for start in range(0, df.height, _SPLIT_CHUNK):
+        chunk = df.slice(start, _SPLIT_CHUNK).with_columns(s=pl.col("t").str.splitn(":", 2)).unnest("s")
+        chunk = chunk.rename({"field_0": "attr", "field_1": "rest"})
+        checks.add(
+            chunk.filter(pl.col("rest").is_null()), "expected 'attribute: value' (no colon on this line)", 1
+        )
+        seen = chunk.select(pl.col("attr").filter(pl.col("rest").is_not_null()).unique(maintain_order=True))
+        for sp in seen.to_series().to_list():
+            if sp not in known:
+                known.add(sp)
+                spelling_list.append(str(sp))
+        chunk = chunk.with_columns(
+            # An Enum's physical code is the position in a list that only grows: stable across chunks.
+            sc=pl.when(pl.col("rest").is_not_null()).then(
+                pl.col("attr").cast(pl.Enum(spelling_list or ["-"]), strict=False).to_physical()
+            ),
+            b64=pl.col("rest").str.starts_with(":").fill_null(False),
+            url=pl.col("rest").str.starts_with("<").fill_null(False),
+            # FILL is spaces; a SAFE-STRING never starts with ':' so stripping "::"+spaces is exact.
+            value=pl.col("rest").str.strip_chars_start(": "),
+        )
+        checks.add(chunk.filter(pl.col("url")), "URL values ('attribute:< url') are not supported", None)
+        b64_rows = chunk["b64"].arg_true()
+        decoded = chunk["value"].gather(b64_rows).str.decode("base64", strict=False)
+        chunk = chunk.with_columns(
+            bv=pl.repeat(None, chunk.height, dtype=pl.Binary, eager=True).scatter(b64_rows, decoded)
+        )
+        if decoded.null_count():
+            bad_b64 = chunk.filter(pl.col("b64") & pl.col("bv").is_null())
+            column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
+            checks.add(bad_b64, "invalid base64 value", column)
+        chunks.append(chunk.select("n", "first", "e", "sc", "b64", "value", "bv"))
+    del df
+    lines = (
+        pl.concat(chunks, rechunk=False)
+        if chunks
+        else pl.DataFrame(
+            schema={
+                "n": pl.UInt32,
+                "first": pl.Boolean,
+                "e": pl.Int64,
+                "sc": pl.UInt32,
+                "b64": pl.Boolean,
+                "value": pl.String,
+                "bv": pl.Binary,
+            }
+        )
+    )
+    chunks.clear()
+
     key_names = sorted({_key_of(s) for s in spelling_list})
     key_index = {k: i for i, k in enumerate(key_names)}
     code_of_spelling = pl.Series([key_index[_key_of(s)] for s in spelling_list], dtype=pl.Int64)
-    df = df.with_columns(
-        kc=pl.when(pl.col("rest").is_not_null()).then(
-            pl.col("attr").cast(pl.Enum(spelling_list or ["-"]), strict=False).to_physical()
-        ),
-        b64=pl.col("rest").str.starts_with(":").fill_null(False),
-        url=pl.col("rest").str.starts_with("<").fill_null(False),
-        # FILL is spaces; a SAFE-STRING never starts with ':' so stripping "::"+spaces is exact.
-        value=pl.col("rest").str.strip_chars_start(": "),
+    lines = (
+        lines.with_columns(kc=code_of_spelling.gather(lines["sc"]))
+        if spelling_list
+        else lines.with_columns(kc=pl.lit(None, pl.Int64))
     )
-    df = df.with_columns(kc=code_of_spelling.gather(df["kc"]) if spelling_list else pl.lit(None, pl.Int64))
-    checks.add(df.filter(pl.col("url")), "URL values ('attribute:< url') are not supported", None)
-    b64_rows = df["b64"].arg_true()
-    decoded = df["value"].gather(b64_rows).str.decode("base64", strict=False)
-    df = df.with_columns(
-        bv=pl.repeat(None, df.height, dtype=pl.Binary, eager=True).scatter(b64_rows, decoded)
-    )
-    if decoded.null_count():
-        bad_b64 = df.filter(pl.col("b64") & pl.col("bv").is_null())
-        column = pl.col("t").str.len_chars() - pl.col("value").str.len_chars() + 1
-        checks.add(bad_b64, "invalid base64 value", column)
-
+    spelling_of = pl.Series(spelling_list, dtype=pl.String)
+    bad = [i for i, s in enumerate(spelling_list) if re.fullmatch(_ATTRIBUTE_DESCRIPTION, s) is None]
+    if bad:
+        bad_attr = lines.filter(pl.col("sc").is_in(bad))
+        bad_attr = bad_attr.with_columns(spelling=spelling_of.gather(bad_attr["sc"]))
+        checks.add(bad_attr, pl.lit("invalid attribute description '") + pl.col("spelling") + pl.lit("'"), 1)
     dn, version_code = key_index.get("dn", -1), key_index.get("version", -1)
     version_inside = pl.col("first") & (pl.col("kc") == version_code)
-    checks.add(df.filter(version_inside), "'version:' is only allowed at the start of the file", 1)
-    checks.add(
-        df.filter(pl.col("first") & pl.col("rest").is_not_null() & (pl.col("kc") != dn) & ~version_inside),
-        pl.lit("an entry must start with 'dn:' (found '") + pl.col("attr") + pl.lit(":')"),
-        1,
+    checks.add(lines.filter(version_inside), "'version:' is only allowed at the start of the file", 1)
+    not_dn = lines.filter(
+        pl.col("first") & pl.col("sc").is_not_null() & (pl.col("kc") != dn) & ~version_inside
     )
+    if not_dn.height:
+        not_dn = not_dn.with_columns(spelling=spelling_of.gather(not_dn["sc"]))
+        message = pl.lit("an entry must start with 'dn:' (found '") + pl.col("spelling") + pl.lit(":')")
+        checks.add(not_dn, message, 1)
     checks.add(
-        df.filter(~pl.col("first") & (pl.col("kc") == dn)),
+        lines.filter(~pl.col("first") & (pl.col("kc") == dn)),
         "'dn:' inside an entry (is the blank line before it missing?)",
         1,
     )
     spelling: dict[str, str] = {}
     for sp in spelling_list:
         spelling.setdefault(_key_of(sp), sp)
-    return df.select("n", "first", "e", "kc", "b64", "value", "bv"), key_names, spelling
+    return lines.select("n", "first", "e", "kc", "b64", "value", "bv"), key_names, spelling
 
 
 def _key_of(spelling: str) -> str:

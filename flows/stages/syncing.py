@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import polars as pl
@@ -28,6 +29,37 @@ from transforms.sync.state import SyncResult, SyncState
 
 PROFILE_FULL = "Full Synchronization"
 PROFILE_DELTA = "Delta Synchronization"
+
+
+def with_read_attributes(
+    spaces: Mapping[str, Mapping[str, pl.DataFrame]], rules: tuple[SyncRule, ...], kinds: Mapping[str, str]
+) -> dict[str, dict[str, pl.DataFrame]]:
+    """Give each connector-space frame a typed (null) column for every attribute its inbound rules read.
+
+    A directory leaves out attributes no object has, so a snapshot may lack, say, ``mS-DS-ConsistencyGuid``
+    entirely; the rules still read it, and must see a binary null, not an untyped one. Types come from
+    the connectors' attribute-type table.
+    """
+    from flows.connectors.attribute_types import attribute_type
+
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        if rule.direction.value != "inbound" or rule.disabled:
+            continue
+        for connector, kind in kinds.items():
+            if rule.connector.matches(connector, kind):
+                wanted.setdefault((connector, rule.source_object_type), set()).update(rule.source_attributes)
+    out: dict[str, dict[str, pl.DataFrame]] = {}
+    for connector, types in spaces.items():
+        out[connector] = {}
+        for object_type, frame in types.items():
+            missing = sorted(a for a in wanted.get((connector, object_type), ()) if a not in frame.columns)
+            out[connector][object_type] = (
+                frame.with_columns(pl.lit(None, attribute_type(a).dtype).alias(a) for a in missing)
+                if missing
+                else frame
+            )
+    return out
 
 
 def load_sync_state(store: Store) -> SyncState:
@@ -119,11 +151,13 @@ def synchronize(
     """Run one full or delta sync over the stored state; returns one run step per connector."""
     profile = PROFILE_FULL if mode == "full" else PROFILE_DELTA
     state = load_sync_state(store)
+    kinds = connector_kinds(config)
+    state = replace(state, connector_spaces=with_read_attributes(state.connector_spaces, rules, kinds))
     result = run_sync(
         state,
         rules,
         mode=mode,
-        connectors=connector_kinds(config),
+        connectors=kinds,
         params_by_connector=connector_parameters(config),
     )
     steps = _steps(result, config, cycle_id, profile)

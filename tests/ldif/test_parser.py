@@ -273,3 +273,27 @@ def test_every_problem_is_reported_in_file_order() -> None:
 def test_files_without_entries_give_no_frames(text: str) -> None:
     parsed = parse_ldif(text.encode())
     assert (parsed.frames, parsed.entries) == ({}, 0)
+
+
+def test_many_bad_lines_report_the_first_fifty() -> None:
+    body = "".join(f"bad name{i}: x\n" for i in range(80))
+    err = error_of(user("CN=a,DC=x", GUID_A) + body)
+    assert len(err.problems) == 50
+    assert err.line == 7
+    assert "invalid attribute description 'bad name0'" in str(err)
+
+
+def test_chunked_split_gives_the_same_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are split in chunks; attribute spellings first seen in a later chunk still line up."""
+    import flows.connectors.ldif as ldif
+
+    text = "\n".join(
+        user(f"CN=u{i},DC=x", bytes([i]) * 16, f"sn: S{i}", f"mail: u{i}@x" if i % 2 else f"fooBar{i % 3}: v")
+        for i in range(1, 40)
+    )
+    whole = parse(text)
+    monkeypatch.setattr(ldif, "_SPLIT_CHUNK", 7)
+    chunked = parse(text)
+    assert whole.keys() == chunked.keys()
+    for t in whole:
+        assert whole[t].equals(chunked[t])

@@ -203,6 +203,18 @@ class SyncRule:
     def join_source_attributes(self) -> frozenset[str]:
         return frozenset(c.source for g in self.join for c in g.conditions)
 
+    @property
+    def source_attributes(self) -> frozenset[str]:
+        """Every attribute of the source object the rule reads: scope, join, flow sources, expressions."""
+        from transforms.expressions import attributes_of, parse  # the model stays importable on its own
+
+        names = {c.attribute for g in self.scope for c in g.conditions} | set(self.join_source_attributes)
+        for flow in self.flows:
+            names.update(flow.sources)
+            if flow.expression is not None:
+                names.update(attributes_of(parse(flow.expression)))
+        return frozenset(names)
+
 
 class SyncRuleError(InputError):
     """A rule set that cannot run: mixed merge types on one attribute, duplicate precedence, ..."""
