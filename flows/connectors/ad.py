@@ -493,6 +493,17 @@ class AdConnector:
                     exc,
                 )
                 return self.full_import()
+            except DirSyncNotPermittedError as exc:
+                if self.settings.delta_method == "dirsync":
+                    raise
+                # The right was taken away since the cookie was issued: a full import takes a USN mark.
+                log.warning(
+                    "%s: DirSync is no longer permitted on %s (%s); falling back to a full import",
+                    self.name,
+                    partition.dn,
+                    exc,
+                )
+                return self.full_import()
             batches.extend(part_batches)
         return ImportResult(batches=batches, full=False, watermarks=new_marks)
 

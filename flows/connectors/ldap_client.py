@@ -390,12 +390,15 @@ class LdapClient:
             )
             try:
                 entries, result = self._search(base, flt, attributes, controls=[control])
-            except LdapTerminalError as exc:
-                if exc.error_type in ("unavailableCriticalExtension", "protocolError") and cookie:
-                    raise DirSyncCookieRejectedError(str(exc), "DirSyncCookieRejected") from None
-                if exc.error_type in ("insufficientAccessRights", "unwillingToPerform"):
-                    raise DirSyncNotPermittedError(str(exc), "DirSyncNotPermitted") from None
+            except NoSuchObjectError:
                 raise
+            except LdapTerminalError as exc:
+                # Servers word a bad or expired cookie differently (Samba: unavailableCriticalExtension;
+                # Windows: protocolError, unwillingToPerform or other): with a cookie, anything but a
+                # missing right means "start again without it".
+                if exc.error_type == "insufficientAccessRights" or not cookie:
+                    raise DirSyncNotPermittedError(str(exc), "DirSyncNotPermitted") from None
+                raise DirSyncCookieRejectedError(str(exc), "DirSyncCookieRejected") from None
             value = result.get("controls", {}).get(OID_DIRSYNC, {}).get("value")
             if value is None:
                 raise LdapTerminalError(f"search {base}: no DirSync control in the response", "DirSync")

@@ -127,3 +127,38 @@ def test_values_of_ignores_the_casing_the_server_used() -> None:
     assert values_of(entry, "objectGUID") == [b"\x01"]
     assert values_of(entry, "cn") == [b"x"]
     assert values_of(entry, "missing") == []
+
+
+class _RefusingDirectory(LdapClient):
+    """A client whose every search is refused with a given LDAP result (no network)."""
+
+    def __init__(self, error_type: str) -> None:
+        super().__init__(LdapEndpoint(host="dc.invalid"), "pw")
+        self.error_type = error_type
+
+    def _search(self, *args: object, **kwargs: object) -> tuple[list[dict[str, object]], dict[str, object]]:
+        from flows.connectors.ldap_client import LdapTerminalError
+
+        raise LdapTerminalError(f"search: {self.error_type}", self.error_type)
+
+
+@pytest.mark.parametrize(
+    "error_type", ["unavailableCriticalExtension", "protocolError", "unwillingToPerform", "other"]
+)
+def test_a_refused_dirsync_with_a_cookie_means_the_cookie_is_bad(error_type: str) -> None:
+    from flows.connectors.ldap_client import DirSyncCookieRejectedError
+
+    with pytest.raises(DirSyncCookieRejectedError):
+        list(
+            _RefusingDirectory(error_type).dir_sync("DC=x", "(objectClass=*)", ["objectGUID"], b"old-cookie")
+        )
+
+
+@pytest.mark.parametrize(
+    ("error_type", "cookie"), [("insufficientAccessRights", b"c"), ("unwillingToPerform", b"")]
+)
+def test_a_refused_dirsync_without_the_right_means_not_permitted(error_type: str, cookie: bytes) -> None:
+    from flows.connectors.ldap_client import DirSyncNotPermittedError
+
+    with pytest.raises(DirSyncNotPermittedError):
+        list(_RefusingDirectory(error_type).dir_sync("DC=x", "(objectClass=*)", ["objectGUID"], cookie))
