@@ -12,7 +12,8 @@ then obsoleted by the store, see :mod:`transforms.sync.obsoletion`).
 
 Delta import: DirSync per partition (the cookie is the watermark, ``dirsync:<base64>``), or the
 ``uSNChanged`` high-water mark (``usn:<n>``) with Show Deleted where the bind account may not use DirSync
-(``delta_method="auto"`` falls back by itself; ``"usn"`` forces it). A missing, invalid or expired
+(``delta_method="auto"`` falls back by itself; ``"usn"`` forces it). A USN mark is valid only on the DC
+that issued it (``host`` should name one DC then); a DirSync cookie carries its DC's identity. A missing, invalid or expired
 watermark falls back to a full import (``ImportResult.full``), with a warning in the log.
 
 What a delta returns, per object type and partition:
@@ -46,7 +47,7 @@ import base64
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import ldap3
@@ -256,11 +257,6 @@ _OBJECT_CLASSES: dict[str, list[str]] = {
 }
 
 
-@dataclass
-class _Collected:
-    frames: list[pl.DataFrame] = field(default_factory=list)
-
-
 class AdConnector:
     """The Active Directory connector: ``AdConnector(settings)``; see the module docstring."""
 
@@ -287,9 +283,11 @@ class AdConnector:
         self._client: DirectoryClient | None = None
         self.types = AttributeTypes()
         self._schema_loaded = False
-        attrs = [*REQUIRED_ATTRIBUTES, *settings.attributes]
-        seen: set[str] = set()
-        self.attributes = [a for a in attrs if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
+        # First spelling wins; LDAP attribute names are case-insensitive.
+        unique: dict[str, str] = {}
+        for attribute in (*REQUIRED_ATTRIBUTES, *settings.attributes):
+            unique.setdefault(attribute.lower(), attribute)
+        self.attributes = list(unique.values())
         self._filter = _object_filter(settings.object_types)
 
     @classmethod
