@@ -71,6 +71,7 @@ class AdConnectorConfig(ConnectorBase):
     port: int | None = None  # default: 636 for ldaps, 389 otherwise
     tls: Literal["ldaps", "starttls", "none"] = "ldaps"
     ca_file: Path | None = None
+    tls_server_name: str | None = None  # a name the DC's certificate carries, when host is an address
     allow_insecure: bool = False
     bind_dn: str
     password: str

@@ -1,102 +1,21 @@
 """Pytest plugin: the real Active Directory the suite runs against (a Samba AD DC on loopback).
 
 ``samba_dc`` (session scope) reuses a DC that already listens on 127.0.0.1:636 (credentials read from
-``.samba/`` in the repository) or installs, provisions and starts one there and stops it, by the PID in
-its own PID file, when the session ends. The Administrator password never leaves ``.samba/admin-password``
-(mode 600) except through the environment variable ``FORESTSYNC_TEST_AD_PASSWORD``, so connector settings
-refer to it as the secret ``env:FORESTSYNC_TEST_AD_PASSWORD``.
-
+``.samba/``) or installs, provisions and starts one and stops it, by its PID, when the session ends
+(see :mod:`emulator.samba_dc`). ``samba_ou`` gives one test a fresh OU, removed with its subtree.
 Tests that need the DC carry ``@pytest.mark.samba``; ``-m "not samba"`` leaves them out.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import ssl
-import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "samba-dc.sh"
-PASSWORD_ENV = "FORESTSYNC_TEST_AD_PASSWORD"
-BASE_DN = "DC=corp,DC=example,DC=com"
+from emulator.samba_dc import REPO, SambaDC, admin_connection, ensure_samba_dc, stop_samba_dc
 
-
-@dataclass(frozen=True)
-class SambaDC:
-    """Where the test DC listens and how to bind to it (the password itself stays in the environment)."""
-
-    directory: Path
-    host: str = "127.0.0.1"
-    ldaps_port: int = 636
-    ldap_port: int = 389
-    realm: str = "CORP.EXAMPLE.COM"
-    domain: str = "CORP"
-    base_dn: str = BASE_DN
-    bind_dn: str = f"CN=Administrator,CN=Users,{BASE_DN}"
-    password_ref: str = f"env:{PASSWORD_ENV}"
-    # Samba's self-signed certificate names the DC, not the loopback address it is reached on.
-    tls_server_name: str = "DC1.corp.example.com"
-    started_here: bool = False
-
-    @property
-    def ca_file(self) -> Path:
-        return self.directory / "private" / "tls" / "ca.pem"
-
-    @property
-    def password_file(self) -> Path:
-        return self.directory / "admin-password"
-
-    def password(self) -> str:
-        return os.environ[PASSWORD_ENV]
-
-
-def samba_dir() -> Path:
-    return Path(os.environ.get("FORESTSYNC_SAMBA_DIR", REPO / ".samba")).resolve()
-
-
-def _listening(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def _script(*args: str) -> None:
-    proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"scripts/samba-dc.sh {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
-def ensure_samba_dc(directory: Path | None = None) -> SambaDC:
-    """Reuse the DC on 127.0.0.1:636 or install, provision and start one in ``directory``.
-
-    Used by the session fixture and by the benchmark. The caller stops a DC it started
-    (``started_here``) with :func:`stop_samba_dc`.
-    """
-    directory = directory or samba_dir()
-    started = False
-    if not _listening(636):
-        _script("install")
-        _script("provision", str(directory))
-        _script("start", str(directory))
-        started = True
-    if not (directory / "admin-password").is_file():
-        raise RuntimeError(f"a DC listens on 127.0.0.1:636 but {directory}/admin-password is missing")
-    os.environ[PASSWORD_ENV] = (directory / "admin-password").read_text().strip()
-    return SambaDC(directory=directory, started_here=started)
-
-
-def stop_samba_dc(dc: SambaDC) -> None:
-    if dc.started_here:
-        _script("stop", str(dc.directory))
+__all__ = ["REPO", "SambaDC", "admin_connection", "samba_dc", "samba_ou"]
 
 
 @pytest.fixture(scope="session")
@@ -107,17 +26,6 @@ def samba_dc() -> Iterator[SambaDC]:
         yield dc
     finally:
         stop_samba_dc(dc)
-
-
-def admin_connection(dc: SambaDC):  # type: ignore[no-untyped-def]
-    """A plain ldap3 connection (LDAPS, validation on) for test set-up and assertions."""
-    import ldap3
-
-    tls = ldap3.Tls(
-        validate=ssl.CERT_REQUIRED, ca_certs_file=str(dc.ca_file), valid_names=[dc.tls_server_name]
-    )
-    server = ldap3.Server(dc.host, port=dc.ldaps_port, use_ssl=True, tls=tls, get_info=ldap3.NONE)
-    return ldap3.Connection(server, dc.bind_dn, dc.password(), auto_bind=True, raise_exceptions=True)
 
 
 @pytest.fixture

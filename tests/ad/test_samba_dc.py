@@ -28,6 +28,7 @@ def test_untrusted_certificate_is_refused(samba_dc: SambaDC) -> None:
         ldap3.Connection(server, samba_dc.bind_dn, samba_dc.password(), auto_bind=True)
 
 
+@pytest.mark.samba
 def test_password_file_is_private(samba_dc: SambaDC) -> None:
     """The generated Administrator password is readable by its owner only."""
     assert samba_dc.password_file.stat().st_mode & 0o777 == 0o600
