@@ -5,8 +5,10 @@ which is the watermark (one per object type). Rows of a delta round carry at lea
 properties (Graph's contract), so delta batches are marked ``partial``.
 
 Group membership: a full round gives the complete ``members`` list; a delta round gives the member
-changes as ``_members_added`` / ``_members_removed`` (object ids), because ``members@delta`` is a
-change list, not an image.
+changes as ``members@add`` / ``members@remove`` (object ids), because ``members@delta`` is a change
+list, not an image. Delta rows name the properties the service returned in ``_changed`` (a returned
+null is a cleared value; a property not returned is unchanged): the staging conventions of
+:mod:`transforms.sync.staging`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import polars as pl
 from flows.connectors.aad_settings import ON_PREM_EXTENSION_ATTRIBUTES, ON_PREM_EXTENSION_KEYS
 from flows.connectors.base import ImportBatch
 from flows.connectors.graph_client import GraphClient
+from transforms.sync.staging import CHANGED, INCREMENTAL_ADD, INCREMENTAL_REMOVE
 
 COLLECTION = {"user": "users", "group": "groups", "contact": "contacts", "device": "devices"}
 LIST_ATTRIBUTES = frozenset({"businessPhones", "proxyAddresses", "otherMails", "groupTypes", "imAddresses"})
@@ -35,8 +38,8 @@ BOOL_ATTRIBUTES = frozenset(
     }
 )
 MEMBERS = "members"
-MEMBERS_ADDED = "_members_added"
-MEMBERS_REMOVED = "_members_removed"
+MEMBERS_ADDED = MEMBERS + INCREMENTAL_ADD
+MEMBERS_REMOVED = MEMBERS + INCREMENTAL_REMOVE
 
 
 def _dtype(attribute: str) -> pl.DataType:
@@ -155,6 +158,19 @@ def round_to_batch(
             schema[MEMBERS_REMOVED] = _dtype(MEMBERS_REMOVED)
             columns[MEMBERS_ADDED] = [list(rnd.added.get(i, {})) for i in ids]
             columns[MEMBERS_REMOVED] = [list(rnd.removed_members.get(i, {})) for i in ids]
+    if not full:
+        returned: list[list[str]] = []
+        for i in ids:  # one list per changed object: the names Graph returned, mapped to our columns
+            row = rnd.rows[i]
+            names = [extensions[a][0] if a in extensions else a for a in attributes if a in row]
+            if ON_PREM_EXTENSION_ATTRIBUTES in row:
+                nested_now = row.get(ON_PREM_EXTENSION_ATTRIBUTES) or {}
+                names += [
+                    f"{ON_PREM_EXTENSION_ATTRIBUTES}.{k}" for k in ON_PREM_EXTENSION_KEYS if k in nested_now
+                ]
+            returned.append(names)
+        schema[CHANGED] = pl.List(pl.String())
+        columns[CHANGED] = returned
     frame = pl.DataFrame(columns, schema=schema)
     deleted = pl.Series("_anchor", sorted(rnd.deleted), dtype=pl.String)
     return ImportBatch(object_type, frame, deleted=deleted, partition=object_type, partial=not full)
