@@ -58,7 +58,9 @@ def demo(
 
     console.rule("2. start the emulated tenant (loopback only)")
     throttle = ThrottleConfig(writes=int(3000 * budget_scale), window_s=150.0)
-    tenant = start(state_file=out / "tenant.json", throttle=throttle, seed=7)
+    # The forest's UPN suffixes are the tenant's verified domains, as an admin sets them up before syncing.
+    domains = [d.dns_name for d in forest.domains] + [d.mail_domain for d in forest.domains]
+    tenant = start(state_file=out / "tenant.json", throttle=throttle, seed=7, verified_domains=domains)
     try:
         os.environ[SECRET_ENV] = tenant.client_secret
         config = _write_config(out, ldif, tenant)
@@ -79,7 +81,7 @@ def demo(
         started = time.perf_counter()
         report = sync_cycle(config_path=str(config), policy="delta")
         _print_report(report, time.perf_counter() - started)
-        _print_tenant(tenant, "changed users in the tenant", only=changed["upns"])
+        _print_tenant(tenant, "changed users in the tenant", only=changed["anchors"])
         tenant.save()
     finally:
         tenant.stop()
@@ -122,12 +124,13 @@ def _print_report(report: dict[str, Any], seconds: float) -> None:
 
 
 def _print_tenant(tenant: Any, title: str, only: set[str] | None = None) -> None:
+    """Users as the tenant holds them; ``only`` picks them by immutable id (the sourceAnchor)."""
     with tenant.directory.lock:
         users = [o.view() for o in tenant.directory.of_kind("user")]
         groups = tenant.directory.count("group")
         devices = tenant.directory.count("device")
     console.print(f"tenant: {len(users):,} users, {groups:,} groups, {devices:,} devices")
-    picked = [u for u in users if only is None or u.get("userPrincipalName") in only]
+    picked = [u for u in users if only is None or u.get("onPremisesImmutableId") in only]
     picked.sort(key=lambda u: str(u.get("userPrincipalName")))
     table = Table(title=title)
     for column in SHOWN:
@@ -159,7 +162,7 @@ def _change_forest(forest: Any, ldif: Path) -> dict[str, Any]:
         .otherwise(pl.col("userAccountControl"))
         .alias("userAccountControl"),
     )
-    upns = set(changed.filter(moved | disabled)["userPrincipalName"].drop_nulls().to_list())
+    anchors = set(changed.filter(moved | disabled)["objectGUID"].bin.encode("base64").to_list())
     counts = changed.select(moved.sum().alias("m"), disabled.sum().alias("d"), deleted.sum().alias("x")).row(
         0
     )
@@ -167,5 +170,5 @@ def _change_forest(forest: Any, ldif: Path) -> dict[str, Any]:
     write_ldif(dataclasses.replace(forest, users=changed), ldif)
     return {
         "summary": f"of {n:,} users: {counts[0]} moved to Platform Engineering, {counts[1]} disabled, {counts[2]} deleted",
-        "upns": upns,
+        "anchors": anchors,
     }

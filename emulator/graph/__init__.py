@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,14 +119,16 @@ class RunningEmulator:
         self.stop()
 
 
-def _load_or_create(state_file: Path | None, seed: int | None) -> tuple[Directory, dict[str, Any]]:
+def _load_or_create(
+    state_file: Path | None, seed: int | None, verified_domains: Iterable[str] = DEFAULT_VERIFIED_DOMAINS
+) -> tuple[Directory, dict[str, Any]]:
     meta_file = state_file.with_suffix(state_file.suffix + ".app.json") if state_file else None
     if state_file is not None and meta_file is not None and state_file.exists() and meta_file.exists():
         return Directory.load(state_file), json.loads(meta_file.read_text(encoding="utf-8"))
     directory = Directory(
         tenant_id=str(uuid.uuid4()),
         initial_domain=DEFAULT_INITIAL_DOMAIN,
-        verified_domains=DEFAULT_VERIFIED_DOMAINS,
+        verified_domains=verified_domains,
         seed=seed,
     )
     meta = {"client_id": str(uuid.uuid4()), "client_secret": secrets.token_urlsafe(30)}
@@ -147,8 +150,12 @@ def start(
     seed: int | None = None,
     quarantine_recheck_s: float = 3600.0,
     startup_timeout_s: float = 20.0,
+    verified_domains: Iterable[str] = DEFAULT_VERIFIED_DOMAINS,
 ) -> RunningEmulator:
     """Start the emulator on ``host:port`` (0 = a free port) in a background thread.
+
+    ``verified_domains`` are the tenant's verified domains besides its initial ``onmicrosoft.com``
+    domain (a new tenant only; a tenant loaded from ``state_file`` keeps its own).
 
     ``quarantine_recheck_s``: how often quarantined duplicate values are given back once their
     conflict has cleared (the service does it hourly).
@@ -163,7 +170,7 @@ def start(
             else Path(tempfile.mkdtemp(prefix="forestsync-graph-"))
         )
     certs = generate_certificates(Path(cert_dir), hosts=(host, "localhost", "127.0.0.1"))
-    directory, meta = _load_or_create(state, seed)
+    directory, meta = _load_or_create(state, seed, verified_domains)
     issuer = TokenIssuer(directory.tenant_id)
     issuer.register(meta["client_id"], meta["client_secret"], certs.client_pem)
     dirty = threading.Event()
