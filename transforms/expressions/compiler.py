@@ -302,7 +302,8 @@ class Compiler:
         lifted = [i for i, a in enumerate(args) if a.multi and scalar[i]]
         if not lifted:
             out = body(args)
-            return replace(out, error=first_error(arg_error, out.error), flag=None)
+            nulls = out.error_nulls_value and arg_error is None
+            return replace(out, error=first_error(arg_error, out.error), flag=None, error_nulls_value=nulls)
         lists = [args[i] for i in lifted]
         captured = [i for i, a in enumerate(args) if i not in lifted and not a.is_const]
         result: dict[str, Lowered] = {}
@@ -496,7 +497,8 @@ class Compiler:
             except NotVectorizableError as exc:
                 raise NotVectorizableError(exc.message, self.source, node.start, node.end) from exc
             extra = first_error(*(c.error for c in coerced))
-            return replace(out, error=first_error(extra, out.error))
+            nulls = out.error_nulls_value and extra is None
+            return replace(out, error=first_error(extra, out.error), error_nulls_value=nulls)
 
         return self.apply(
             node,
@@ -537,8 +539,15 @@ class Compiler:
         expr = pl.when(chosen).then(then.expr).otherwise(other.expr)
         error = first_error(c.error, self.choose(chosen, then.error, other.error))
         flag = self.choose(chosen, then.flag, other.flag, default=pl.lit(0, dtype=_FLAG))
+        nulls = c.error is None and all(b.error is None or b.error_nulls_value for b in (then, other))
         return Lowered(
-            expr, then.type, then.multi, error, flag, null_items=then.null_items or other.null_items
+            expr,
+            then.type,
+            then.multi,
+            error,
+            flag,
+            null_items=then.null_items or other.null_items,
+            error_nulls_value=nulls,
         )
 
     @staticmethod
@@ -620,7 +629,12 @@ class Compiler:
         except CoercionTypeError as exc:
             raise self.type_error("Error expects a message text", node.args[0]) from exc
         raised = text.expr.fill_null("")
-        return Lowered(pl.lit(None, dtype=pl.Utf8), "null", error=first_error(message.error, raised))
+        return Lowered(
+            pl.lit(None, dtype=pl.Utf8),
+            "null",
+            error=first_error(message.error, raised),
+            error_nulls_value=True,
+        )
 
     def call_With(self, node: n.Call, env: Env) -> Lowered:
         var = node.args[0]
@@ -632,7 +646,8 @@ class Compiler:
             env.scope,
         )
         out = self.compile(node.args[2], inner)
-        return replace(out, error=first_error(bound.error, out.error))
+        nulls = out.error_nulls_value and bound.error is None
+        return replace(out, error=first_error(bound.error, out.error), error_nulls_value=nulls)
 
     def _each(self, node: n.Call, env: Env, select: bool) -> Lowered:
         var = node.args[0]
@@ -713,7 +728,9 @@ def finish(value: Lowered) -> tuple[pl.Expr, pl.Expr | None, pl.Expr | None]:
         expr = pl.when(expr.list.len() > 0).then(expr)
     error = value.error
     flag = value.flag
-    if error is not None:
+    # Masking re-evaluates the error expression (Polars shares no subexpressions under when/then), so
+    # it is skipped when the value is already null on error rows (then the flag is 0 there too).
+    if error is not None and not value.error_nulls_value:
         expr = pl.when(error.is_null()).then(expr)
         if flag is not None:
             flag = pl.when(error.is_null()).then(flag).otherwise(pl.lit(0, dtype=_FLAG))

@@ -35,6 +35,8 @@ class Lowered:
     const: object = _MISSING
     # A list value that may hold NULL elements (per-value results); attribute lists hold none.
     null_items: bool = False
+    # The value is already null on every row with an error, so the result needs no masking.
+    error_nulls_value: bool = False
 
     @property
     def is_const(self) -> bool:

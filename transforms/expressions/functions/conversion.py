@@ -130,7 +130,7 @@ def cguid_lower(ctx: CompileContext, text: Lowered) -> Lowered:
     error = error_when(
         text.expr.is_not_null() & ~valid, pl.concat_str([pl.lit("'"), text.expr, pl.lit("' is not a GUID")])
     )
-    return Lowered(pl.when(valid).then(value), "bin", error=error)
+    return Lowered(pl.when(valid).then(value), "bin", error=error, error_nulls_value=True)
 
 
 def string_from_guid_ref(ctx: EvalContext, data: bytes | None) -> str | None:
@@ -155,7 +155,7 @@ def string_from_guid_lower(ctx: CompileContext, data: Lowered) -> Lowered:
         parts.extend(b(i) for i in group)
     ok = data.expr.bin.size() == 16
     error = error_when(data.expr.is_not_null() & ~ok, "StringFromGuid needs 16 bytes")
-    return Lowered(pl.when(ok).then(pl.concat_str(parts)), "str", error=error)
+    return Lowered(pl.when(ok).then(pl.concat_str(parts)), "str", error=error, error_nulls_value=True)
 
 
 def string_from_sid_ref(ctx: EvalContext, data: bytes | None) -> str | None:
@@ -184,7 +184,7 @@ def string_from_sid_lower(ctx: CompileContext, data: Lowered) -> Lowered:
     ok = (d.bin.size() >= 8) & (byte(0) == 1) & (d.bin.size() == 8 + 4 * count)
     ok = ok.fill_null(False)
     error = error_when(d.is_not_null() & ~ok, "StringFromSid needs a binary security identifier")
-    return Lowered(pl.when(ok).then(pl.concat_str(parts)), "str", error=error)
+    return Lowered(pl.when(ok).then(pl.concat_str(parts)), "str", error=error, error_nulls_value=True)
 
 
 # --- Base64 and UTF-8 hex ----------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def from_base64_lower(ctx: CompileContext, text: Lowered, encoding: Lowered | No
         )
     else:
         value = pl.when(valid).then(decode_utf16le(pl.when(valid).then(hexed).otherwise(pl.lit(""))))
-    return Lowered(value, "str", error=error)
+    return Lowered(value, "str", error=error, error_nulls_value=True)
 
 
 def to_utf8hex_ref(ctx: EvalContext, text: str | None) -> str | None:
@@ -282,7 +282,7 @@ def from_utf8hex_lower(ctx: CompileContext, text: Lowered) -> Lowered:
         text.expr.is_not_null() & ~ok,
         pl.concat_str([pl.lit("'"), text.expr, pl.lit("' is not UTF-8 encoded as hex")]),
     )
-    return Lowered(value, "str", error=error)
+    return Lowered(value, "str", error=error, error_nulls_value=True)
 
 
 # --- CBin ------------------------------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def cbin_lower(ctx: CompileContext, value: Lowered, width: Lowered) -> Lowered:
     result = pl.when(ok & v.is_not_null()).then(
         pl.when(ok).then(pl.concat_str(parts)).otherwise(pl.lit("")).str.decode("hex", strict=False)
     )
-    return Lowered(result, "bin", error=error)
+    return Lowered(result, "bin", error=error, error_nulls_value=True)
 
 
 def _shift_byte(v: pl.Expr, k: int) -> pl.Expr:

@@ -101,7 +101,7 @@ def datefromnum_lower(ctx: CompileContext, ticks: Lowered) -> Lowered:
     ok = (t >= 0) & (t <= MAX_TICKS)
     value = pl.when(ok).then(((t - FILETIME_EPOCH_OFFSET) // 10).cast(DTYPES["dt"]))
     message = pl.concat_str([t.cast(pl.Utf8), pl.lit(" is not a date this engine can represent")])
-    return Lowered(value, "dt", error=error_when(t.is_not_null() & ~ok, message))
+    return Lowered(value, "dt", error=error_when(t.is_not_null() & ~ok, message), error_nulls_value=True)
 
 
 def numfromdate_ref(ctx: EvalContext, value: datetime | None) -> int | None:

@@ -94,9 +94,13 @@ def item_lower(ctx: CompileContext, values: Lowered, index: Lowered) -> Lowered:
     # Each reference to the index re-evaluates it (Polars does not share subexpressions under
     # when/then), so the range check uses it once.
     in_range = index.expr.is_between(1, values.expr.list.len()).fill_null(True)
-    # Rows with an index below 1 are errors, so their value does not matter (it is nulled).
-    value = values.expr.list.get(index.expr - 1, null_on_oob=True)
-    return Lowered(value, values.type, error=error_when(~in_range, "Item index is out of range"))
+    # The value is null on every error row, which spares the result a mask that re-evaluates the index.
+    return Lowered(
+        _item(values, index),
+        values.type,
+        error=error_when(~in_range, "Item index is out of range"),
+        error_nulls_value=True,
+    )
 
 
 def itemornull_lower(ctx: CompileContext, values: Lowered, index: Lowered) -> Lowered:
