@@ -18,6 +18,7 @@ from rich.table import Table
 from flows.cli_emulator import emulator_app
 from flows.cli_expr import expr_app
 from flows.cli_generate import generate
+from flows.cli_ops import errors, preview, runs_app, search, show
 from flows.cli_rules import rules_app
 from flows.demo import demo
 from flows.environment import prepare_prefect_environment
@@ -36,6 +37,11 @@ app.command("demo")(demo)
 app.add_typer(expr_app, name="expr")
 app.add_typer(rules_app, name="rules")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(runs_app, name="runs")
+app.command("errors")(errors)
+app.command("search")(search)
+app.command("show")(show)
+app.command("preview")(preview)
 
 console = Console()
 err_console = Console(stderr=True)
