@@ -136,12 +136,17 @@ def _publish_preview(connector: str, preview: dict[str, Any]) -> None:
         )
 
 
-@task(task_run_name="purge run history")
-def purge_task(config_path: str | None, days: int) -> int:
-    """Delete the runs (and their errors) older than the retention (spec 1.6: 7 days by default)."""
+def purge_run_history(config_path: str | None, days: int) -> int:
+    """Delete the runs (and their errors) older than ``days``; returns how many runs went."""
     config = load_config(config_path)
     with Store(config.resolve(config.store)) as store:
-        purged = store.purge_runs(days)
+        return store.purge_runs(days)
+
+
+@task(task_run_name="purge run history")
+def purge_task(config_path: str | None, days: int) -> int:
+    """The end of every cycle: run history older than the retention goes (spec 1.6: 7 days by default)."""
+    purged = purge_run_history(config_path, days)
     if purged:
         get_run_logger().info("run history: purged %d runs older than %d days", purged, days)
     return purged
