@@ -138,7 +138,9 @@ def runs_show(
 
 
 def errors(
-    run: Annotated[str | None, typer.Option("--run", help="only the errors of this run id")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="only the errors of this run (its id or a prefix of it)")
+    ] = None,
     connector: Annotated[str | None, typer.Option("--connector", help="only this connector")] = None,
     error_type: Annotated[
         str | None,
@@ -186,7 +188,10 @@ def search(
     pending: Annotated[
         str | None, typer.Option("--pending", help="import or export: objects with a pending import/export")
     ] = None,
-    op: Annotated[str | None, typer.Option("--op", help="with --pending: add, update or delete")] = None,
+    op: Annotated[
+        str | None,
+        typer.Option("--op", help="with --pending: add, update or delete (a pending delete-add is both)"),
+    ] = None,
     attribute: Annotated[
         list[str] | None, typer.Option("--attr", "-a", help="also show this attribute; repeatable")
     ] = None,

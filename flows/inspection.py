@@ -95,7 +95,10 @@ def run_errors(
 ) -> pl.DataFrame:
     """Rows of the errors table, newest first, filtered in DuckDB."""
     clauses, params = [], []
-    for column, value in (("run_id", run_id), ("connector", connector), ("error_type", error_type)):
+    if run_id is not None:  # a run id or a prefix of it
+        clauses.append("starts_with(run_id, ?)")
+        params.append(run_id)
+    for column, value in (("connector", connector), ("error_type", error_type)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -155,7 +158,11 @@ def search(
         keys = ["object_type", ANCHOR]
     if pending != "export":  # objects only pending export may have no imported image to check against
         check_attributes(conditions, [f.schema for _, f in frames])
-    shown = list(dict.fromkeys([*attributes, *(c.attribute for c in conditions)]))
+    shown = [
+        a
+        for a in dict.fromkeys([*attributes, *(c.attribute for c in conditions)])
+        if not a.startswith("_")  # system columns are shown anyway
+    ]
     parts: list[pl.DataFrame] = []
     matched = 0
     for table_type, frame in frames:  # one frame per object type, not per object

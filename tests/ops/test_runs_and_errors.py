@@ -81,3 +81,11 @@ def test_errors_filter_by_run(lab: Lab) -> None:
     by_profile = {r["profile"]: r["run_id"] for r in runs}
     assert _json(lab, "errors", "--run", by_profile["Full Import"]) == []
     assert _json(lab, "errors", "--run", by_profile["Export"])
+
+
+def test_errors_run_accepts_an_id_prefix(lab: Lab) -> None:
+    """``--run`` with the first characters of a run id finds that run's errors."""
+    export = _json(lab, "runs", "--limit", "1")[0]  # type: ignore[index]
+    rows = _json(lab, "errors", "--run", export["run_id"][:6])
+    assert isinstance(rows, list) and rows
+    assert {r["run_id"] for r in rows} == {export["run_id"]}

@@ -90,3 +90,11 @@ def test_metaverse_and_connector_space_are_exclusive(lab: Lab) -> None:
     result = runner.invoke(app, ["search", "--mv", "person", "--cs", "lab", "-c", str(lab.config_path)])
     assert result.exit_code == 2
     assert "either the metaverse" in result.output
+
+
+def test_conditions_on_system_columns(lab: Lab) -> None:
+    """``-w _dn~ou=finance`` filters on the DN column without repeating it in the output."""
+    found = _search(lab, "--cs", "lab", "--type", "user", "-w", "_dn~ou=finance", "-n", "1000")
+    assert found["matched"] > 0
+    assert all("ou=finance" in o["_dn"].lower() for o in found["objects"])
+    assert list(found["objects"][0]) == ["connector", "object_type", "_anchor", "_dn", "_mv_id", "_pending"]

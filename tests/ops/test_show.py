@@ -86,3 +86,17 @@ def test_table_output_has_the_sections(lab: Lab) -> None:
     assert result.exit_code == 0, result.output
     for section in ("attributes", "lineage", "pending exports", "errors"):
         assert section in result.stdout
+
+
+def test_disconnector_shows_its_connector_space_image_only(lab: Lab) -> None:
+    """An object no inbound rule took has no metaverse object; its imported image is shown."""
+    with Store(lab.config.store, read_only=True) as store:
+        anchor = store.query(
+            """SELECT min(u._anchor) AS a FROM cs__lab__user u
+               WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.connector = 'lab' AND l._anchor = u._anchor)"""
+        )["a"][0]
+    assert anchor is not None
+    shown = _show(lab, anchor)
+    assert shown["mv_id"] is None and shown["attributes"] == [] and shown["lineage"] == []
+    assert [(i["connector"], i["anchor"]) for i in shown["connector_objects"]] == [("lab", anchor)]
+    assert shown["connector_objects"][0]["attributes"]
