@@ -276,9 +276,10 @@ def resolve_object(store: Store, name: str, *, connector: str | None = None) -> 
     """A metaverse id, a connector-space anchor or a DN (case-insensitive) to one object.
 
     A connector-space object joined to the metaverse resolves to its metaverse object too; an object
-    provisioned but not yet exported is found through its link. ``connector`` narrows the candidates.
+    provisioned but not yet exported is found through its link. ``connector`` narrows the
+    connector-space candidates (a metaverse id is unique and always resolves).
     """
-    mv_type = _metaverse_type_of(store, name) if connector is None else None
+    mv_type = _metaverse_type_of(store, name)
     if mv_type is not None:
         return ObjectRef(name, mv_type, ())
     hits: list[tuple[str, str, str | None, str | None]] = []

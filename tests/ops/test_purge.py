@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
@@ -56,17 +55,31 @@ def test_purge_run_history_drops_old_runs_and_their_errors(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_sync_cycle_purges_run_history_at_its_end(tmp_path: Path) -> None:
     """A whole cycle (through Prefect) ends by purging runs older than ``purge_run_history_days``."""
+    from prefect.settings import (
+        PREFECT_HOME,
+        PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
     from emulator.forest import generate_forest
     from emulator.ldif import write_ldif
-    from flows.environment import prepare_prefect_environment
-
-    os.environ.setdefault("PREFECT_HOME", str(tmp_path / ".prefect"))
-    prepare_prefect_environment()
     from flows.cycle import sync_cycle
 
     config_path = _store_with_an_old_run(tmp_path)
     write_ldif(generate_forest(20, 2, 1, seed=1), tmp_path / "forest.ldif")
-    report = sync_cycle.fn(config_path=str(config_path), policy="initial")
+    # Prefect may already be imported by other tests: its settings are set here, not through the
+    # environment. A busy machine starts the temporary API server slowly.
+    with temporary_settings(
+        {
+            PREFECT_HOME: tmp_path / ".prefect",
+            PREFECT_SERVER_ANALYTICS_ENABLED: False,
+            PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore",
+            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 300,
+        }
+    ):
+        report = sync_cycle.fn(config_path=str(config_path), policy="initial")
     assert report["purged_runs"] == 1
     with Store(tmp_path / "state.duckdb", read_only=True) as store:
         ids = store.query("SELECT run_id FROM runs")["run_id"].to_list()

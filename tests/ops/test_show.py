@@ -100,3 +100,11 @@ def test_disconnector_shows_its_connector_space_image_only(lab: Lab) -> None:
     assert shown["mv_id"] is None and shown["attributes"] == [] and shown["lineage"] == []
     assert [(i["connector"], i["anchor"]) for i in shown["connector_objects"]] == [("lab", anchor)]
     assert shown["connector_objects"][0]["attributes"]
+
+
+def test_connector_option_narrows_anchor_and_keeps_metaverse_ids(lab: Lab) -> None:
+    """``--connector`` restricts anchor lookup to that connector; a metaverse id still resolves."""
+    user = _a_user(lab)
+    assert _show(lab, user["_mv_id"], "--connector", "lab")["mv_id"] == user["_mv_id"]
+    result = runner.invoke(app, ["show", user["_anchor"], "--connector", "aad", "-c", str(lab.config_path)])
+    assert result.exit_code == 2
