@@ -72,12 +72,27 @@ def sync(
     if policy not in {"delta", "initial"}:
         raise typer.BadParameter("policy is delta or initial")
     prepare_prefect_environment()
-    from flows.cycle import sync_cycle
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from flows.cli_progress import CycleProgress, cycle_steps
+    from flows.config import load_config
+    from flows.cycle import export_order, sync_cycle
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        report = sync_cycle(
-            config_path=str(config) if config else None, policy="initial" if policy == "initial" else "delta"
-        )
+        cfg = load_config(config)
+        total = cycle_steps(len(cfg.connectors), len(export_order(cfg)))
+        with (
+            Progress(
+                *columns, console=err_console, disable=as_json or not err_console.is_terminal
+            ) as progress,
+            CycleProgress(progress, total) as steps,
+        ):
+            report = sync_cycle(
+                config_path=str(config) if config else None,
+                policy="initial" if policy == "initial" else "delta",
+            )
+            steps.finish()
     except ForestsyncError as exc:
         raise fail(exc) from None
     if as_json:
