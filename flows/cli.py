@@ -18,6 +18,7 @@ from rich.table import Table
 from flows.cli_emulator import emulator_app
 from flows.cli_expr import expr_app
 from flows.cli_generate import generate
+from flows.cli_ops import errors, preview, runs_app, search, show
 from flows.cli_rules import rules_app
 from flows.demo import demo
 from flows.environment import prepare_prefect_environment
@@ -39,6 +40,11 @@ app.command("demo")(demo)
 app.add_typer(expr_app, name="expr")
 app.add_typer(rules_app, name="rules")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(runs_app, name="runs")
+app.command("errors")(errors)
+app.command("search")(search)
+app.command("show")(show)
+app.command("preview")(preview)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -73,14 +79,28 @@ def sync(
     if policy not in {"delta", "initial"}:
         raise typer.BadParameter("policy is delta or initial")
     prepare_prefect_environment()
-    from flows.cycle import sync_cycle
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from flows.cli_progress import CycleProgress, cycle_steps
+    from flows.config import load_config
+    from flows.cycle import export_order, sync_cycle
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        report = sync_cycle(
-            config_path=str(config) if config else None,
-            policy="initial" if policy == "initial" else "delta",
-            allow_deletes_once=allow_deletes_once,
-        )
+        cfg = load_config(config)
+        total = cycle_steps(len(cfg.connectors), len(export_order(cfg)))
+        with (
+            Progress(
+                *columns, console=err_console, disable=as_json or not err_console.is_terminal
+            ) as progress,
+            CycleProgress(progress, total) as steps,
+        ):
+            report = sync_cycle(
+                config_path=str(config) if config else None,
+                policy="initial" if policy == "initial" else "delta",
+                allow_deletes_once=allow_deletes_once,
+            )
+            steps.finish()
     except ForestsyncError as exc:
         raise fail(exc) from None
     _print_report(report, as_json)

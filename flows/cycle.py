@@ -198,6 +198,22 @@ def _publish_preview(connector: str, preview: dict[str, Any]) -> None:
         )
 
 
+def purge_run_history(config_path: str | None, days: int) -> int:
+    """Delete the runs (and their errors) older than ``days``; returns how many runs went."""
+    config = load_config(config_path)
+    with Store(config.resolve(config.store)) as store:
+        return store.purge_runs(days)
+
+
+@task(task_run_name="purge run history")
+def purge_task(config_path: str | None, days: int) -> int:
+    """The end of every cycle: run history older than the retention goes (spec 1.6: 7 days by default)."""
+    purged = purge_run_history(config_path, days)
+    if purged:
+        get_run_logger().info("run history: purged %d runs older than %d days", purged, days)
+    return purged
+
+
 def ordered_connectors(config: Config) -> list[str]:
     return [c.name for c in sorted(config.connectors, key=lambda c: IMPORT_ORDER.get(c.kind, 9))]
 
@@ -218,7 +234,8 @@ def sync_cycle(
     steps.extend(sync_task(config_path, cycle_id, "full" if policy == "initial" else "delta"))
     for name in export_order(config):
         steps.append(export_task(config_path, name, cycle_id, allow_deletes_once))
-    report = {"cycle_id": cycle_id, "policy": policy, "steps": steps}
+    purged = purge_task(config_path, config.schedule.purge_run_history_days)
+    report = {"cycle_id": cycle_id, "policy": policy, "steps": steps, "purged_runs": purged}
     _publish_report(report)
     return report
 

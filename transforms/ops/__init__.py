@@ -1,0 +1,1 @@
+"""Operator views over the sync state: search conditions and single-object diffs (pure)."""
