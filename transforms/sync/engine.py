@@ -238,7 +238,7 @@ def _dn_map(run: _Run, connector: str) -> pl.DataFrame:
         part = frame.select(ANCHOR, DN).join(
             links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID), on=ANCHOR, how="inner"
         )
-        frames.append(part.select(pl.col(DN).str.to_lowercase().alias("key"), pl.col(MV_ID).alias("value")))
+        frames.append(part.select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value")))
     if not frames:
         return pl.DataFrame(schema={"key": pl.String(), "value": pl.String()})
     return pl.concat(frames).drop_nulls("key").unique("key", keep="first", maintain_order=True)
@@ -592,7 +592,7 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
             live.select(pl.lit(connector).alias("connector"), ANCHOR, values.alias("target_dn"))
             .explode("target_dn")
             .drop_nulls("target_dn")
-            .with_columns(pl.col("target_dn").cast(pl.String).str.to_lowercase())
+            .with_columns(pl.col("target_dn").cast(pl.String))
         )
     run.ref_index = pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
 
@@ -603,13 +603,14 @@ def _referrers(
     """Metaverse objects whose references resolve or break because objects were (dis)joined."""
     if not changed.len():
         return _no_ids()
-    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(
-        pl.col(DN).str.to_lowercase()
-    )
+    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(DN)
     new_dns = run.links.filter(
         (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
-    ).select(pl.col(DN).str.to_lowercase())
-    keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
+    ).select(DN)
+    # The index keeps reference values as written (AD writes them in the referenced object's casing);
+    # the lower-cased DN catches references written in lower case.
+    raw = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
+    keys = pl.concat([raw, raw.str.to_lowercase()])
     anchors = run.ref_index.filter(
         (pl.col("connector") == connector) & pl.col("target_dn").is_in(keys.implode())
     ).get_column(ANCHOR)
@@ -1104,8 +1105,15 @@ def _export_flow(
         wide = wide.rename({c: "\x00mem" + c for c in wide.columns if c != MV_ID})
         resolved = resolved.join(wide, on=MV_ID, how="left", maintain_order="left")
     is_add = pl.col(ANCHOR).is_null()
-    parts: list[pl.DataFrame] = []
-    for attribute in attributes:
+    # One parallel pass computes every attribute's JSON and change flag; the per-attribute filters
+    # below then only pick rows.
+    computed: list[pl.Expr] = [
+        pl.col(MV_ID),
+        pl.col(ANCHOR),
+        pl.col("__ldn").alias(DN),
+        is_add.alias("__add"),
+    ]
+    for i, attribute in enumerate(attributes):
         desired = json_expr(pl.col(attribute), resolved.schema[attribute])
         current_parts = [
             pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
@@ -1114,17 +1122,25 @@ def _export_flow(
         code = pl.col(attribute + CODE)
         keep = (code % 4 != KIND_IGNORE).fill_null(True)
         change = pl.when(is_add).then(desired.is_not_null()).otherwise(desired.ne_missing(current))
-        parts.append(
-            resolved.filter(keep & change).select(
-                MV_ID,
-                ANCHOR,
-                pl.col("__ldn").alias(DN),
-                pl.when(is_add).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op"),
-                pl.lit(attribute).alias("attribute"),
-                pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias("old_value"),
-                desired.alias("new_value"),
-            )
+        computed += [
+            (keep & change).alias(f"__c{i}"),
+            desired.alias(f"__n{i}"),
+            pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias(f"__o{i}"),
+        ]
+    diffs = resolved.select(computed)
+    op = pl.when(pl.col("__add")).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op")
+    parts: list[pl.DataFrame] = [
+        diffs.filter(pl.col(f"__c{i}")).select(
+            MV_ID,
+            ANCHOR,
+            DN,
+            op,
+            pl.lit(attribute).alias("attribute"),
+            pl.col(f"__o{i}").alias("old_value"),
+            pl.col(f"__n{i}").alias("new_value"),
         )
+        for i, attribute in enumerate(attributes)
+    ]
     if not parts:
         return
     out = pl.concat(parts).with_columns(

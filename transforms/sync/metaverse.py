@@ -18,7 +18,6 @@ from transforms.sync.flows import (
     common_dtype,
     dedupe,
 )
-from transforms.sync.frames import concat
 from transforms.sync.schema import PROVENANCE_SCHEMA
 
 
@@ -34,6 +33,10 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
         for attribute in part.attributes:
             sources.setdefault(attribute, []).append(i)
             merges[attribute] = part.merge_types[attribute]
+    if len(partials) > 1:
+        fast = _disjoint(partials, ids, merges)
+        if fast is not None:
+            return fast, merges
     out = ids
     for i, part in enumerate(partials):
         single = [a for a in part.attributes if sources[a] == [i]]
@@ -72,6 +75,27 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
             )
         out = out.join(best, on=MV_ID, how="left", maintain_order="left")
     return out, merges
+
+
+def _disjoint(
+    partials: Sequence[Resolution], ids: pl.DataFrame, merges: Mapping[str, MergeType]
+) -> pl.DataFrame | None:
+    """When no id appears in two partials (the usual case: one object type per metaverse object and
+    connector), combining is a vertical concatenation; None when ids overlap."""
+    stacked_ids = pl.concat([p.frame.select(MV_ID) for p in partials])
+    if stacked_ids.get_column(MV_ID).n_unique() != stacked_ids.height:
+        return None
+    frames = []
+    for part in partials:
+        cols = [MV_ID]
+        for a in part.attributes:
+            cols += [a, a + CODE] + ([a + RANKS] if merges[a] is not MergeType.UPDATE else [])
+        frames.append(part.frame.select(cols))
+    try:
+        stacked = pl.concat(frames, how="diagonal_relaxed")
+    except pl.exceptions.PolarsError:
+        return None
+    return ids.join(stacked, on=MV_ID, how="left", maintain_order="left")
 
 
 def final_values(combined: pl.DataFrame, old: pl.DataFrame, attributes: Sequence[str]) -> pl.DataFrame:
@@ -116,8 +140,23 @@ def provenance(
                 .drop_nulls("rank")
                 .unique(maintain_order=True)
             )
-        frames.append(part.with_columns(pl.lit(attribute).alias("attribute")))
+        frames.append(
+            part.with_columns(pl.lit(attribute, dtype=PROVENANCE_SCHEMA["attribute"]).alias("attribute"))
+        )
     if not frames:
         return pl.DataFrame(schema=PROVENANCE_SCHEMA)
-    long = pl.concat(frames).join(rank_owner, on="rank", how="inner", maintain_order="left")
-    return concat([long], PROVENANCE_SCHEMA)
+    long = pl.concat(frames)
+    ranks = rank_owner.get_column("rank").to_list()
+    long = long.filter(pl.col("rank").is_in(ranks)).select(
+        MV_ID,
+        pl.col("attribute").cast(PROVENANCE_SCHEMA["attribute"]),
+        pl.col("rank")
+        .replace_strict(ranks, rank_owner.get_column("connector").to_list(), return_dtype=pl.String)
+        .cast(PROVENANCE_SCHEMA["connector"])
+        .alias("connector"),
+        pl.col("rank")
+        .replace_strict(ranks, rank_owner.get_column("rule").to_list(), return_dtype=pl.String)
+        .cast(PROVENANCE_SCHEMA["rule"])
+        .alias("rule"),
+    )
+    return long
