@@ -34,7 +34,7 @@ from transforms.schema import (
 from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, compile_flow, resolve
 from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
 from transforms.sync.join import match_groups
-from transforms.sync.metaverse import combine, final_values, provenance
+from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     DEFAULT_REFERENCE_ATTRIBUTES,
@@ -43,7 +43,6 @@ from transforms.sync.schema import (
     ERROR_MULTIPLE_JOINING_RULES,
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
-    PROVENANCE_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
     SYNC_ERRORS_SCHEMA,
 )
@@ -76,7 +75,6 @@ class _Run:
     links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINKS_SCHEMA))
     ref_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA))
     memory: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
-    prov: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROVENANCE_SCHEMA))
     touched: pl.Series = field(default_factory=lambda: _no_ids())
     projected: pl.Series = field(default_factory=lambda: _no_ids())
     link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
@@ -170,7 +168,6 @@ def run_sync(
     run.links = conform(state.links, LINKS_SCHEMA)
     run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
     run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
-    run.prov = conform(state.provenance, PROVENANCE_SCHEMA)
     _confirm_memory(run)
     for index, connector in enumerate(order):
         _inbound_connector(run, connector, later=order[index + 1 :])
@@ -651,7 +648,6 @@ def _lifetime(run: _Run) -> None:
         )
         run.changed_link(connector, deletes.filter(pl.col("connector") == connector).get_column(MV_ID))
     run.links = run.links.filter(~pl.col(MV_ID).is_in(dead))
-    run.prov = run.prov.filter(~pl.col(MV_ID).is_in(dead))
     run.memory = run.memory.filter(~pl.col(MV_ID).is_in(dead))
     run.touched = _minus(run.touched, doomed)
     run.projected = _minus(run.projected, doomed)
@@ -775,14 +771,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
         .unique(MV_ID, maintain_order=True)
         .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
     )
-    owner = pl.DataFrame(
-        {
-            "rank": [b.rank for b in run.rules],
-            "rule": [b.name for b in run.rules],
-            "connector": [b.connector for b in run.rules],
-        },
-        schema={"rank": pl.Int64(), "rule": pl.String(), "connector": pl.String()},
-    )
+    labels = {b.rank: f"{b.connector}{LABEL_SEPARATOR}{b.name}" for b in run.rules}
     for mv_type in sorted(run.mv):
         type_ids = types.filter(pl.col("mv_object_type") == mv_type).select(MV_ID)
         if type_ids.height == 0:
@@ -809,19 +798,20 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             continue
         frame = run.mv[mv_type]
         old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
-        values = final_values(
-            rows.select(MV_ID, *[c for a in attributes for c in (a, a + CODE)]), old, attributes
-        )
-        updated = old.drop([a for a in attributes if a in old.columns]).join(
-            values, on=MV_ID, how="left", maintain_order="left"
-        )
+        if record:
+            values = final_values(rows, old, attributes, merges, labels)
+        else:
+            values = final_values(rows, old, attributes, merges, labels).drop(
+                [PROVENANCE_PREFIX + a for a in attributes]
+            )
+        replaced = [a for a in attributes if a in old.columns]
+        if record:
+            replaced += [PROVENANCE_PREFIX + a for a in attributes if PROVENANCE_PREFIX + a in old.columns]
+        updated = old.drop(replaced).join(values, on=MV_ID, how="left", maintain_order="left")
         if record:
             run.changed_mv = _union(run.changed_mv, _changed_ids(old, updated))
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
-        if record:
-            prov = provenance(rows, {a: merges[a] for a in attributes}, owner)
-            run.prov = pl.concat([run.prov.join(rows.select(MV_ID), on=MV_ID, how="anti"), prov])
 
 
 def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
@@ -1172,7 +1162,6 @@ def _result(run: _Run) -> SyncResult:
     state = SyncState(
         connector_spaces=spaces,
         metaverse=dict(run.mv),
-        provenance=run.prov,
         links=links,
         export_memory=run.memory,
         reference_index=run.ref_index,
