@@ -227,11 +227,18 @@ def _any(columns: Sequence[str]) -> pl.Expr:
     return pl.any_horizontal([pl.col(c) for c in columns]) if columns else pl.lit(False)
 
 
-def _dn_map(run: _Run, connector: str) -> pl.DataFrame:
-    """Lower-cased DN -> metaverse id for the joined objects of one connector."""
+def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.DataFrame:
+    """DN -> metaverse id for the joined objects of one connector (only DNs in ``wanted`` if given,
+    compared as written and lower-cased)."""
     frames = []
     links = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
+    folded = wanted.str.to_lowercase() if wanted is not None else None
     for object_type, frame in run.cs.get(connector, {}).items():
+        if wanted is not None and folded is not None:
+            hit = pl.col(DN).is_in(wanted.implode())
+            if bool(folded.ne(wanted).any()):
+                hit = hit | pl.col(DN).str.to_lowercase().is_in(folded.implode())
+            frame = frame.filter(hit)
         part = frame.select(ANCHOR, DN).join(
             links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID), on=ANCHOR, how="inner"
         )
@@ -239,6 +246,16 @@ def _dn_map(run: _Run, connector: str) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema={"key": pl.String(), "value": pl.String()})
     return pl.concat(frames).drop_nulls("key").unique("key", keep="first", maintain_order=True)
+
+
+def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    parts = []
+    for column in columns:
+        values = frame.get_column(column)
+        if isinstance(values.dtype, pl.List):
+            values = values.explode()
+        parts.append(values.cast(pl.String).drop_nulls().rename("v"))
+    return pl.concat(parts).unique() if parts else pl.Series("v", [], dtype=pl.String)
 
 
 def _confirm_memory(run: _Run) -> None:
@@ -716,7 +733,8 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
             frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
-            frame = _overlay_memory(frame, run.memory.filter(pl.col("connector") == connector))
+            memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+            frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
@@ -745,7 +763,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             resolved = resolution.frame
             refs = [a for a in resolution.attributes if a in run.references]
             if refs:
-                mapping = _dn_map(run, connector)
+                mapping = _dn_map(run, connector, None if run.full else _reference_values(resolved, refs))
                 for attribute in refs:
                     resolved = map_references(resolved, attribute, mapping, lower=True)
             partials.append(
@@ -1071,8 +1089,12 @@ def _export_flow(
     resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
     refs = [a for a in resolution.attributes if a in run.references]
     if refs:
+        links_c = run.links
+        if not run.full:
+            links_c = links_c.filter(pl.col(MV_ID).is_in(_reference_values(resolved, refs).implode()))
         targets = (
-            run.links.filter(pl.col("connector") == connector)
+            links_c.filter(pl.col("connector") == connector)
+            .unique(MV_ID, keep="first", maintain_order=True)
             .select(pl.col(MV_ID).alias("key"), pl.coalesce(pl.col(ANCHOR), pl.col(DN)).alias("value"))
             .drop_nulls("value")
         )
@@ -1083,12 +1105,12 @@ def _export_flow(
     attributes = list(resolution.attributes)
     if cs is not None:
         present = [a for a in attributes if a in cs.columns]
-        current_frame = cs.select(
+        current_frame = cs.join(resolved.select(ANCHOR).drop_nulls(), on=ANCHOR, how="semi").select(
             ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
         )
         resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
-    memory = run.memory.filter(pl.col("connector") == connector).join(
-        resolved.select(MV_ID), on=MV_ID, how="semi"
+    memory = run.memory.join(resolved.select(MV_ID), on=MV_ID, how="semi").filter(
+        pl.col("connector") == connector
     )
     if memory.height:
         wide = memory.pivot(on="attribute", index=MV_ID, values="value")

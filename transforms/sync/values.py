@@ -56,7 +56,7 @@ def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, l
     if isinstance(dtype, pl.List):
         values = values.explode(column)
     values = values.drop_nulls(column).with_columns(pl.col(column).cast(pl.String))
-    raw = mapping.select(pl.col("key"), pl.col("value")).unique("key", keep="first", maintain_order=True)
+    raw = mapping.select(pl.col("key"), pl.col("value"))  # keys are unique (the caller's promise)
     matched = values.join(raw, left_on=column, right_on="key", how="left", maintain_order="left")
     if lower:
         missing = matched.filter(pl.col("value").is_null())
