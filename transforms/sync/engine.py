@@ -312,7 +312,9 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
     targets = frozenset(
         c.target
         for b in run.rules
-        if b.connector in later and b.rule.direction is Direction.INBOUND
+        if b.connector in later
+        and b.rule.direction is Direction.INBOUND
+        and any(f.height for f in run.cs.get(b.connector, {}).values())
         for g in b.rule.join
         for c in g.conditions
     )
@@ -827,7 +829,13 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             replaced += [PROVENANCE_PREFIX + a for a in attributes if PROVENANCE_PREFIX + a in old.columns]
         updated = old.drop(replaced).join(values, on=MV_ID, how="left", maintain_order="left")
         if record:
-            run.changed_mv = _union(run.changed_mv, _changed_ids(old, updated))
+            # Only objects that were joined before this run count as "connectors with flow updates".
+            existing = _union(*run.kept.values())
+            if existing.len():
+                known = pl.col(MV_ID).is_in(existing.implode())
+                run.changed_mv = _union(
+                    run.changed_mv, _changed_ids(old.filter(known), updated.filter(known))
+                )
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
 
@@ -861,7 +869,7 @@ def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
 
 def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.Series:
     """Ids whose row differs; ``new`` is ``old`` with columns replaced, so rows are aligned."""
-    columns = [c for c in new.columns if c != MV_ID]
+    columns = [c for c in new.columns if c != MV_ID and not c.startswith(PROVENANCE_PREFIX)]
     before = old
     after = new
     before = before.select(
