@@ -717,6 +717,7 @@ def _inbound_flows(run: _Run) -> None:
 def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
     """Recompute the metaverse attributes of ``ids`` from every joined object of every connector."""
     id_frame = ids_frame(ids, MV_ID)
+    remembered = set(run.memory.get_column("connector").unique().to_list())
     partials: list[Resolution] = []
     errors: list[pl.DataFrame] = []
     for connector in run.order:
@@ -735,8 +736,9 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
             frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
-            memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
-            frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
+            if connector in remembered:
+                memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+                frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
