@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from transforms.expressions import render as _render_module  # the module; the function below takes its name
 from transforms.expressions.errors import (
     ArityError,
     ExpressionError,
@@ -82,9 +83,8 @@ def parse(text: str) -> Node:
 
 
 def render(node: Node) -> str:
-    from transforms.expressions.render import render as _render
-
-    return _render(node)
+    """Canonical text of a tree: ``parse(render(tree)) == tree``."""
+    return _render_module.render(node)
 
 
 def _source_and_node(text_or_node: str | Node) -> tuple[str, Node]:
@@ -195,7 +195,11 @@ def evaluate(
     from transforms.expressions.context import EvalContext
     from transforms.expressions.reference import Evaluator
 
-    source, node = _source_and_node(text_or_node)
+    source: str | Node
+    if isinstance(text_or_node, str):
+        source, node = text_or_node, parse(text_or_node)
+    else:
+        source, node = text_or_node, text_or_node
     ctx = EvalContext()
     if now is not None:
         ctx.now = now

@@ -26,12 +26,33 @@ from transforms.expressions.errors import (
 )
 from transforms.expressions.functions import REGISTRY
 from transforms.expressions.functions.registry import SCALAR_KINDS, FunctionSpec
-from transforms.expressions.lowered import DTYPES, Lowered, VType, constant, error_when, first_error, null
+from transforms.expressions.lowered import DTYPES, Lowered, VType, constant, first_error, null
 from transforms.expressions.values import CRLF_TEXT, FLAG_AUTHORITATIVE_NULL, FLAG_IGNORE_THIS_FLOW
 
 IMPORTED_PREFIX = "_imported."
 _FLAG = pl.UInt8
 MULTI_RETURNS = frozenset({"mvstr", "mvattr"})
+# Functions whose result is never NULL when no argument is NULL.
+NEVER_NULL = frozenset(
+    {
+        "Trim",
+        "LTrim",
+        "RTrim",
+        "LCase",
+        "UCase",
+        "PCase",
+        "Left",
+        "Right",
+        "Mid",
+        "Len",
+        "Replace",
+        "Word",
+        "InStr",
+        "InStrRev",
+        "ConvertToUTF8Hex",
+        "EscapeDNComponent",
+    }
+)
 
 
 def schema_type(dtype: pl.DataType) -> tuple[VType, bool] | None:
@@ -133,12 +154,27 @@ class Compiler:
             self.element_attr = {}
         if body.multi:
             return None
+        maybe_null = not self._never_null(node)
         if body.error is None:
-            return Lowered(source.expr.list.eval(body.expr), body.type, True, null_items=True)
+            return Lowered(source.expr.list.eval(body.expr), body.type, True, null_items=maybe_null)
         packed = source.expr.list.eval(pl.struct(body.expr.alias("v"), body.error.alias("e")))
         values = packed.list.eval(pl.element().struct.field("v"))
         errors = packed.list.eval(pl.element().struct.field("e")).list.drop_nulls().list.first()
         return Lowered(values, body.type, True, errors, null_items=True)
+
+    def _never_null(self, node: n.Node) -> bool:
+        """True when a fused region cannot produce NULL for a value (so no NULL elements to drop)."""
+        if isinstance(node, n.String | n.Number | n.Boolean | n.Parameter | n.Attribute | n.EnumWord):
+            return True
+        if isinstance(node, n.Constant):
+            return node.name == "CRLF"
+        if isinstance(node, n.BinaryOp):
+            if node.op == "&":
+                return self._never_null(node.left) or self._never_null(node.right)
+            return self._never_null(node.left) and self._never_null(node.right)
+        if isinstance(node, n.Call) and node.name in NEVER_NULL:
+            return all(self._never_null(arg) for arg in node.args)
+        return False
 
     def _multi_attribute(self, name: str) -> bool:
         if self.schema is None or name not in self.schema:
@@ -310,9 +346,46 @@ class Compiler:
         return self.apply(node, [operand], [True], body)
 
     def compile_BinaryOp(self, node: n.BinaryOp, env: Env) -> Lowered:
+        test = self.instr_test(node, env)
+        if test is not None:
+            return test
         left = self.compile(node.left, env)
         right = self.compile(node.right, env)
         return self.apply(node, [left, right], [True, True], lambda args: self.binary(node, args[0], args[1]))
+
+    def instr_test(self, node: n.BinaryOp, env: Env) -> Lowered | None:
+        """``InStr(x,"lit")=1`` is starts_with and ``InStr(x,"lit")>0`` is contains (the default rules'
+        idioms): same results, without computing a position."""
+        call, bound = node.left, node.right
+        if not (
+            isinstance(call, n.Call)
+            and call.name == "InStr"
+            and len(call.args) == 2
+            and isinstance(bound, n.Number)
+        ):
+            return None
+        needle = call.args[1]
+        if not (isinstance(needle, n.String) and needle.value):
+            return None
+        if (node.op, bound.value) == ("=", 1):
+            test = "starts_with"
+        elif (node.op, bound.value) == (">", 0):
+            test = "contains"
+        else:
+            return None
+        hay = self.compile(call.args[0], env)
+        text = needle.value
+
+        def body(args: list[Lowered]) -> Lowered:
+            value = self.coerce(args[0], "str", call.args[0], "InStr argument string")
+            expr = (
+                value.expr.str.starts_with(text)
+                if test == "starts_with"
+                else value.expr.str.contains(text, literal=True)
+            )
+            return Lowered(expr, "bool", error=value.error)
+
+        return self.apply(node, [hay], [True], body)
 
     def binary(self, node: n.BinaryOp, a: Lowered, b: Lowered) -> Lowered:
         op = node.op
@@ -623,7 +696,7 @@ class Compiler:
         assert isinstance(arg, n.String)
         column = self.column(arg.value, node)
         if column.multi:
-            count = column.expr.list.drop_nulls().list.len().cast(pl.Int64).fill_null(0)
+            count = column.expr.list.len().cast(pl.Int64).fill_null(0)
         else:
             count = column.expr.is_not_null().cast(pl.Int64)
         return self.frame_value(Lowered(count, "num"), env)
@@ -646,5 +719,15 @@ def finish(value: Lowered) -> tuple[pl.Expr, pl.Expr | None, pl.Expr | None]:
             flag = pl.when(error.is_null()).then(flag).otherwise(pl.lit(0, dtype=_FLAG))
     if flag is not None:
         flag = flag.fill_null(0).cast(_FLAG)
-    _ = error_when
-    return expr, error, flag
+    return (
+        _per_row(expr),
+        _per_row(error) if error is not None else None,
+        _per_row(flag) if flag is not None else None,
+    )
+
+
+def _per_row(expr: pl.Expr) -> pl.Expr:
+    """A constant expression would give one row in ``select``; repeat it to the frame's height."""
+    if expr.meta.root_names():
+        return expr
+    return pl.when(pl.repeat(True, pl.len())).then(expr)

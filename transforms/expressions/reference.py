@@ -62,19 +62,28 @@ def normalize_input(value: object, multi: bool = False) -> object:
 class Evaluator:
     def __init__(
         self,
-        source: str,
+        source: str | n.Node,
         row: Mapping[str, object],
         params: Mapping[str, str],
         imported: Mapping[str, object] | None,
         multi_valued: frozenset[str],
         ctx: EvalContext,
     ) -> None:
-        self.source = source
+        # Text for error messages; a tree is rendered only when an error needs it.
+        self._source = source
         self.row = row
         self.params = params
         self.imported = imported
         self.multi_valued = multi_valued
         self.ctx = ctx
+
+    @property
+    def source(self) -> str:
+        if not isinstance(self._source, str):
+            from transforms.expressions.render import render
+
+            self._source = render(self._source)
+        return self._source
 
     def type_error(self, message: str, node: n.Node) -> ExpressionTypeError:
         return ExpressionTypeError(message, self.source, node.start, node.end)

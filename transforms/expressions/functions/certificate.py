@@ -3,8 +3,9 @@
 Waiver (house rule 2): X.509 parsing has no Polars equivalent, so the vectorized lowering applies the
 reference implementation element by element with ``map_elements``. This is the one non-native lowering
 the expression language allows; certificates are rare (computers, a minority of users) and small.
-Measured cost: about 20 µs per certificate on this machine, against ~0.05 µs per value for native text
-functions, so a million certificates take some 20 s — acceptable for the rare attributes involved.
+Measured (CertThumbprint over 20,000 values, CPU time, this 2-core machine): 29 µs per value through
+``map_elements`` (15 µs of it parsing and hashing), against well under 1 µs per value for native text
+functions; a million certificates would take about 30 s, acceptable for the rare attributes involved.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
 from functools import lru_cache
 
 import polars as pl
@@ -268,4 +268,3 @@ register(
         waiver=WAIVER,
     )
 )
-_ = datetime

@@ -6,7 +6,6 @@ import base64
 import binascii
 import re
 import uuid
-from datetime import datetime
 from functools import lru_cache
 
 import polars as pl
@@ -180,7 +179,7 @@ def string_from_sid_lower(ctx: CompileContext, data: Lowered) -> Lowered:
     parts = [pl.lit("S-"), byte(0).cast(pl.Utf8), pl.lit("-"), authority.cast(pl.Utf8)]
     for j in range(15):
         base = 8 + 4 * j
-        sub = byte(base) + byte(base + 1) * 256 + byte(base + 2) * 65536 + byte(base + 3) * 16777216
+        sub = d.bin.slice(base, 4).bin.reinterpret(dtype=pl.UInt32, endianness="little").cast(pl.Int64)
         parts.append(pl.when(count > j).then(pl.lit("-") + sub.cast(pl.Utf8)).otherwise(pl.lit("")))
     ok = (d.bin.size() >= 8) & (byte(0) == 1) & (d.bin.size() == 8 + 4 * count)
     ok = ok.fill_null(False)
@@ -358,4 +357,3 @@ register(
     )
 )
 register(FunctionSpec("CBin", FAMILY, (p("value", "num"), p("bytes", "num")), "bin", cbin_ref, cbin_lower))
-_ = datetime  # dt values pass through CDate untouched

@@ -87,39 +87,55 @@ def _component_value(component: pl.Expr) -> pl.Expr:
     return value.str.strip_chars(" ")
 
 
+def _value_of(component: pl.Expr) -> pl.Expr:
+    return component.str.replace(r"^[^=]*=", "").str.strip_chars(" ")
+
+
+def _split_escapes(dn: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(has escapes, DN for rows without backslashes, DN for rows with them); the other rows are null,
+    so the slow path costs nothing on the usual DN without escapes."""
+    has_escape = dn.str.contains("\\", literal=True)
+    return has_escape, pl.when(~has_escape).then(dn), pl.when(has_escape).then(dn)
+
+
 def dncomponent_lower(ctx: CompileContext, dn: Lowered, n: Lowered) -> Lowered:
     if n.is_const and isinstance(n.const, int) and 1 <= n.const <= 64:
-        # A regular expression is several times cheaper than splitting every DN into a list.
-        pattern = rf"^(?:{_COMPONENT},){{{n.const - 1}}}({_COMPONENT})"
-        return Lowered(_component_value(dn.expr.str.extract(pattern, 1)), "str")
+        k = n.const - 1
+        has_escape, plain, escaped = _split_escapes(dn.expr)
+        fast = _value_of(plain.str.splitn(",", k + 2).struct.field(f"field_{k}"))
+        pattern = rf"^(?:{_COMPONENT},){{{k}}}({_COMPONENT})"
+        slow = _component_value(escaped.str.extract(pattern, 1))
+        return Lowered(pl.when(has_escape).then(slow).otherwise(fast), "str")
     parts = _components(dn.expr)
     picked = pl.when(n.expr >= 1).then(parts.list.get(n.expr - 1, null_on_oob=True))
     return Lowered(_restore_value(picked), "str")
 
 
-def dncomponentrev_lower(
-    ctx: CompileContext, dn: Lowered, n: Lowered, option: Lowered | None = None
-) -> Lowered:
-    if (
-        (option is None or option.const != "DC")
-        and n.is_const
-        and isinstance(n.const, int)
-        and 1 <= n.const <= 64
-    ):
-        pattern = rf"({_COMPONENT})(?:,{_COMPONENT}){{{n.const - 1}}}$"
-        # The component must start the DN or follow an unescaped comma.
-        anchored = rf"^(?:{_COMPONENT},)*?" + pattern
-        return Lowered(_component_value(dn.expr.str.extract(anchored, 1)), "str")
-    parts = _components(dn.expr)
-    if option is not None and option.const == "DC":
+def _list_rev(dn: pl.Expr, n: pl.Expr, dc: bool) -> pl.Expr:
+    parts = _components(dn)
+    if dc:
         e = pl.element()
         parts = parts.list.eval(
             e.filter(
                 e.str.splitn("=", 2).struct.field("field_0").str.strip_chars(" ").str.to_lowercase() != "dc"
             )
         )
-    picked = pl.when(n.expr >= 1).then(parts.list.get(-n.expr, null_on_oob=True))
-    return Lowered(_restore_value(picked), "str")
+    picked = pl.when(n >= 1).then(parts.list.get(-n, null_on_oob=True))
+    return _restore_value(picked)
+
+
+def dncomponentrev_lower(
+    ctx: CompileContext, dn: Lowered, n: Lowered, option: Lowered | None = None
+) -> Lowered:
+    dc = option is not None and option.const == "DC"
+    if not (n.is_const and isinstance(n.const, int) and 1 <= n.const <= 64):
+        return Lowered(_list_rev(dn.expr, n.expr, dc), "str")
+    has_escape, plain, escaped = _split_escapes(dn.expr)
+    if dc:
+        plain = plain.str.replace_all(r"(?i)(?:^|,)\s*dc\s*=[^,]*", "").str.strip_chars_start(",")
+    fast = _value_of(plain.str.extract(rf"([^,]*)(?:,[^,]*){{{n.const - 1}}}$", 1))
+    slow = _list_rev(escaped, n.expr, dc)
+    return Lowered(pl.when(has_escape).then(slow).otherwise(fast), "str")
 
 
 _SPECIALS = ',+"\\<>;'

@@ -10,7 +10,7 @@ import polars as pl
 from transforms.expressions.context import CompileContext, EvalContext
 from transforms.expressions.functions.registry import FunctionSpec, p, register
 from transforms.expressions.lowered import Lowered
-from transforms.expressions.values import GUID_RE, INTEGER_RE, parse_date, parse_integer
+from transforms.expressions.values import GUID_RE, parse_date, parse_integer
 
 FAMILY = "evaluation"
 
@@ -140,7 +140,6 @@ def isstring_lower(ctx: CompileContext, value: Lowered) -> Lowered:
     return _bool(value.expr.is_not_null())
 
 
-_ = INTEGER_RE
 register(
     FunctionSpec(
         "IsBitSet", FAMILY, (p("value", "num"), p("flag", "num")), "bool", isbitset_ref, isbitset_lower

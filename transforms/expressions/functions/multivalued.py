@@ -8,11 +8,13 @@ from transforms.expressions.context import CompileContext, EvalContext
 from transforms.expressions.elementwise import map_lists
 from transforms.expressions.errors import ExpressionRuntimeError
 from transforms.expressions.functions.registry import FunctionSpec, p, register
-from transforms.expressions.lowered import Lowered, error_when, first_error
+from transforms.expressions.lowered import Lowered, error_when
 
 FAMILY = "multivalued"
 _CASE = ("CaseSensitive", "CaseInsensitive")
 _CODE = "expression-evaluation-error"
+# Joins the values of a list to search them in one pass; a search text containing it takes the slow path.
+_SEP = "\x00"
 
 
 def contains_ref(
@@ -40,6 +42,14 @@ def contains_lower(
         needle = needle.str.to_lowercase() if fold else needle
         return hay.str.contains(needle, literal=True).fill_null(False)
 
+    if search.is_const and isinstance(search.const, str) and search.const and _SEP not in search.const:
+        joined = values.expr.list.join(_SEP)
+        needle = search.const.lower() if fold else search.const
+        hay = joined.str.to_lowercase() if fold else joined
+        parts = hay.str.splitn(needle, 2)
+        index = parts.struct.field("field_0").str.count_matches(_SEP, literal=True).cast(pl.Int64) + 1
+        found = parts.struct.field("field_1").is_not_null()
+        return Lowered(pl.when(found).then(index).otherwise(pl.lit(0, dtype=pl.Int64)), "num")
     captures = [] if search.is_const else [search]
     hits, _ = map_lists([values], captures, body)
     index = (
@@ -75,22 +85,18 @@ def itemornull_ref(ctx: EvalContext, values: list[object], index: int | None) ->
 
 
 def _item(values: Lowered, index: Lowered) -> pl.Expr:
-    return pl.when(index.expr >= 1).then(values.expr.list.get(index.expr - 1, null_on_oob=True))
+    # An index below 1 is moved out of range instead of counting from the end.
+    position = index.expr - 1 + (index.expr < 1).cast(pl.Int64) * (1 << 40)
+    return values.expr.list.get(position, null_on_oob=True)
 
 
 def item_lower(ctx: CompileContext, values: Lowered, index: Lowered) -> Lowered:
-    size = values.expr.list.len().cast(pl.Int64)
-    out_of_range = index.expr.is_not_null() & ((index.expr < 1) | (index.expr > size))
-    message = pl.concat_str(
-        [
-            pl.lit("Item index "),
-            index.expr.cast(pl.Utf8),
-            pl.lit(" is out of range (the attribute has "),
-            size.cast(pl.Utf8),
-            pl.lit(" value(s))"),
-        ]
-    )
-    return Lowered(_item(values, index), values.type, error=error_when(out_of_range, message))
+    # Each reference to the index re-evaluates it (Polars does not share subexpressions under
+    # when/then), so the range check uses it once.
+    in_range = index.expr.is_between(1, values.expr.list.len()).fill_null(True)
+    # Rows with an index below 1 are errors, so their value does not matter (it is nulled).
+    value = values.expr.list.get(index.expr - 1, null_on_oob=True)
+    return Lowered(value, values.type, error=error_when(~in_range, "Item index is out of range"))
 
 
 def itemornull_lower(ctx: CompileContext, values: Lowered, index: Lowered) -> Lowered:
@@ -145,7 +151,8 @@ def split_lower(
     parts = text.expr.str.split(delimiter.expr)
     if limit is not None:
         n = limit.expr
-        folded = pl.concat_list([parts.list.head(n - 1), parts.list.slice(n - 1).list.join(delimiter.expr)])
+        keep = pl.max_horizontal(n - 1, pl.lit(0))
+        folded = pl.concat_list([parts.list.head(keep), parts.list.slice(keep).list.join(delimiter.expr)])
         parts = pl.when((n >= 1) & (parts.list.len() > n)).then(folded).otherwise(parts)
     whole = pl.concat_list([text.expr])
     value = (
@@ -158,7 +165,6 @@ def split_lower(
     return Lowered(value, "str", multi=True)
 
 
-_ = first_error
 register(
     FunctionSpec(
         "Contains",

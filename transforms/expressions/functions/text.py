@@ -112,6 +112,26 @@ def instr_lower(
     hay, needle = s.expr, find.expr
     if compare is not None and compare.const == "vbTextCompare":
         hay, needle = hay.str.to_lowercase(), needle.str.to_lowercase()
+    if (
+        (start is None or (start.is_const and start.const == 1))
+        and find.is_const
+        and find.const
+        and not hay.meta.is_column()
+    ):
+        # A computed haystack would be evaluated once per reference (no shared subexpressions under
+        # when/then); splitn reads it once.
+        parts = hay.str.splitn(
+            str(find.const).lower()
+            if compare is not None and compare.const == "vbTextCompare"
+            else str(find.const),
+            2,
+        )
+        position = parts.struct.field("field_0").str.len_chars().cast(pl.Int64) + 1
+        return _num(
+            pl.when(parts.struct.field("field_1").is_not_null())
+            .then(position)
+            .otherwise(pl.when(hay.is_not_null()).then(pl.lit(0, dtype=pl.Int64)))
+        )
     if start is None or (start.is_const and start.const == 1):
         found = char_find(hay, needle)
         value = pl.when(needle == "").then(pl.lit(1, dtype=pl.Int64)).otherwise((found + 1).fill_null(0))
@@ -157,7 +177,7 @@ def instrrev_lower(
     length = hay.str.len_chars().cast(pl.Int64)
     first = start.expr if start is not None else pl.lit(-1, dtype=pl.Int64)
     end = pl.when(first == -1).then(length).otherwise(pl.min_horizontal(first, length))
-    window = hay.str.slice(0, end)
+    window = hay.str.slice(0, pl.max_horizontal(end, pl.lit(0)))
     found = char_find(window.str.reverse(), needle.str.reverse())
     position = end - found - needle.str.len_chars().cast(pl.Int64) + 1
     value = (
@@ -223,19 +243,37 @@ def right_lower(ctx: CompileContext, s: Lowered, n: Lowered) -> Lowered:
     return _str(pl.when(n.expr.is_null()).then(_NULL_STR).when(n.expr < 0).then(text).otherwise(value))
 
 
-def mid_ref(ctx: EvalContext, s: str | None, start: int | None, n: int | None = None) -> str | None:
-    if start is None:
+_ABSENT: Any = object()
+
+
+def mid_ref(ctx: EvalContext, s: str | None, start: int | None, n: Any = _ABSENT) -> str | None:
+    if start is None or n is None:
         return None
     s = s or ""
     if n == 0:
         return ""
-    if (n is not None and n < 0) or start <= 0 or start > len(s):
+    if (n is not _ABSENT and n < 0) or start <= 0 or start > len(s):
         return s
-    return s[start - 1 :] if n is None else s[start - 1 : start - 1 + n]
+    return s[start - 1 :] if n is _ABSENT else s[start - 1 : start - 1 + n]
 
 
 def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None = None) -> Lowered:
     text = s.expr.fill_null("")
+    if (
+        start.is_const
+        and isinstance(start.const, int)
+        and 1 <= start.const <= 64
+        and (n is None or (n.is_const and isinstance(n.const, int) and 1 <= n.const <= 64))
+    ):
+        # One regular expression reads the text once (a computed text is not re-evaluated per use);
+        # with fewer than ``start`` characters it does not match and the text stays as it is.
+        # Counts stay small because the regex engine unrolls counted repetitions.
+        count = f"{{1,{n.const}}}" if n is not None else "+"
+        return _str(text.str.replace(rf"(?s)^.{{{start.const - 1}}}(.{count}).*$", "${1}"))
+    return _mid_general(text, start, n)
+
+
+def _mid_general(text: pl.Expr, start: Lowered, n: Lowered | None) -> Lowered:
     begin = start.expr
     length = text.str.len_chars().cast(pl.Int64)
     chain: Any = pl.when(begin.is_null()).then(_NULL_STR)
@@ -248,7 +286,9 @@ def mid_lower(ctx: CompileContext, s: Lowered, start: Lowered, n: Lowered | None
             .when(n.expr < 0)
             .then(text)
         )
-    sliced = text.str.slice(begin - 1, n.expr if n is not None else None)
+    # Polars evaluates every branch, so the slice must accept the arguments the guards reject.
+    length_arg = pl.max_horizontal(n.expr, pl.lit(0)) if n is not None else None
+    sliced = text.str.slice(pl.max_horizontal(begin - 1, pl.lit(0)), length_arg)
     return _str(chain.when((begin <= 0) | (begin > length)).then(text).otherwise(sliced))
 
 
