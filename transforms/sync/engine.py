@@ -384,7 +384,9 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     confirmed = _confirm_export_objects(run, connector, object_type, free)
     free = free.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
     candidates = free.filter(~pl.col("__multi") & (pl.col("__n") == 1))
-    new_links, projected, ambiguous = _join_and_project(run, connector, candidates, joining)
+    new_links, projected, ambiguous = _join_and_project(
+        run, connector, candidates, joining, released=disjoined.get_column(ANCHOR)
+    )
     run.error(
         ambiguous,
         connector=connector,
@@ -501,13 +503,21 @@ def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: p
 
 
 def _join_and_project(
-    run: _Run, connector: str, candidates: pl.DataFrame, joining: Sequence[tuple[BoundRule, str]]
+    run: _Run,
+    connector: str,
+    candidates: pl.DataFrame,
+    joining: Sequence[tuple[BoundRule, str]],
+    *,
+    released: pl.Series,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """New links (joined and projected), the projected rows, and ambiguous-join error rows."""
     empty_err = pl.DataFrame(schema={ANCHOR: pl.String(), MV_ID: pl.String()})
     if candidates.height == 0:
         return pl.DataFrame(schema=LINKS_SCHEMA), candidates, empty_err
-    joined_mv = run.links.filter(pl.col("connector") == connector).get_column(MV_ID)
+    # Links disjoined in this run (their objects are among the candidates) no longer hold their MV object.
+    joined_mv = run.links.filter(
+        (pl.col("connector") == connector) & ~pl.col(ANCHOR).is_in(released.implode()).fill_null(False)
+    ).get_column(MV_ID)
     link_frames: list[pl.DataFrame] = []
     projected_frames: list[pl.DataFrame] = []
     errors: list[pl.DataFrame] = []
