@@ -375,8 +375,6 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     disjoin_scope = is_linked & ~disjoin_delete & inbound_link & ~pl.col("__multi") & ~lscope.fill_null(False)
     work = work.with_columns(disjoin_delete.alias("__dd"), disjoin_scope.alias("__ds"))
     disjoined = work.filter(pl.col("__dd") | pl.col("__ds"))
-    counts["__disjoined_delete"] = counts.get("__disjoined_delete", 0)
-    _record_disjoins(run, connector, disjoined)
     keep = work.filter(is_linked & ~pl.col("__dd") & ~pl.col("__ds"))
     free = work.filter(~pl.col("__deleted") & (~is_linked | pl.col("__dd") | pl.col("__ds")))
     free = free.with_columns(pl.lit(None, dtype=pl.String).alias(MV_ID))
@@ -434,9 +432,6 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     remaining = free.filter(~pl.col(ANCHOR).is_in(linked_anchors.implode()))
     _add(counts, "disconnector-filtered", remaining.filter(pl.col("__n") == 0).height)
     _add(counts, "disconnector-remains", remaining.filter(pl.col("__n") > 0).height)
-    _add(counts, "__filtered", disjoined.filter(pl.col("__ds")).height)
-    _add(counts, "__deleted", disjoined.filter(pl.col("__dd")).height)
-    counts.pop("__disjoined_delete", None)
     run.disjoined_rows.append(
         disjoined.select(pl.lit(connector).alias("connector"), MV_ID, pl.col("__dd").alias("deleted"))
     )
@@ -459,10 +454,6 @@ def _uses_membership(rules: Sequence[BoundRule]) -> bool:
 
 def _group_changed(cs: pl.DataFrame) -> bool:
     return "member" in cs.columns and cs.filter(pl.col(PENDING) != PENDING_NONE).height > 0
-
-
-def _record_disjoins(run: _Run, connector: str, disjoined: pl.DataFrame) -> None:
-    del run, connector, disjoined  # links are rebuilt by the caller; kept for symmetry with outbound
 
 
 def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: pl.DataFrame) -> pl.DataFrame:

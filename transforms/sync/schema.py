@@ -82,7 +82,6 @@ COUNTERS_SCHEMA: Final[dict[str, pl.DataType]] = {
 ERROR_FUNCTION_TRIGGERED: Final = "sync-rule-error-function-triggered"
 ERROR_AMBIGUOUS_JOIN: Final = "ambiguous-join"
 ERROR_MULTIPLE_JOINING_RULES: Final = "multiple-joining-rules"
-ERROR_FLOW: Final = "sync-rule-flow-error"
 
 # DN-valued attributes: resolved to metaverse ids inbound and to target anchors/DNs outbound.
 DEFAULT_REFERENCE_ATTRIBUTES: Final = frozenset(
