@@ -48,7 +48,7 @@ def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, l
     ``lower`` makes keys (DNs) compare case-insensitively: values are first matched as they are (AD
     writes linked values in the referenced object's own casing, so nearly all match) and only the
     misses are lower-cased and matched again. Single-valued columns become null when unresolved;
-    multi-valued ones keep the resolved values, sorted.
+    multi-valued ones keep the resolved values in source order.
     """
     dtype = frame.schema[column]
     idx = "__row"
@@ -73,8 +73,9 @@ def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, l
             matched = pl.concat([matched.filter(pl.col("value").is_not_null()), retried])
     matched = matched.drop_nulls("value")
     if isinstance(dtype, pl.List):
+        # Values keep the order of the source list (deterministic); duplicates are dropped in order.
         resolved = matched.group_by(idx, maintain_order=True).agg(
-            pl.col("value").unique().sort().alias(column)
+            pl.col("value").unique(maintain_order=True).alias(column)
         )
         out = (
             frame.drop(column)
