@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
-
 rules_app = typer.Typer(help="Sync rules: check rule files.", no_args_is_help=True)
 
 EXIT_INVALID = 2
@@ -19,25 +17,41 @@ def rules() -> None:
     """Sync rules: one YAML file per rule (see rules/sync-rule.schema.json)."""
 
 
-def read_rule_files(folder: Path) -> list[tuple[str, str]]:
-    """``(path, text)`` of every ``*.yaml``/``*.yml`` under ``folder``, sorted by path."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [(str(p), p.read_text(encoding="utf-8")) for p in files]
-
-
 @rules_app.command("check")
 def check(
     folder: Annotated[Path, typer.Argument(help="Folder of rule files (searched recursively).")] = Path(
         "rules"
     ),
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Rule-set option NAME=VALUE choosing rule variants (e.g. user_matching=mail); repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Load every rule file of FOLDER and report every problem with file, line and column (exit 2)."""
+    """Load every rule file of FOLDER and report every problem with file, line and column (exit 2).
+
+    Rule-set options default to the configuration's defaults (``user_matching=objects-once``).
+    """
+    from flows.config import Config
+    from flows.rulesets import read_rule_files
+    from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
+
     if not folder.is_dir():
         typer.echo(f"{folder}: not a folder", err=True)
         raise typer.Exit(EXIT_INVALID)
+    options: dict[str, str] = dict(Config().rule_options)
+    for item in option or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            typer.echo(f"--option {item!r}: expected NAME=VALUE", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        options[name] = value
     files = read_rule_files(folder)
     try:
-        rules = load_rule_texts(files, check_expression=default_expression_checker())
+        rules = load_rule_texts(files, check_expression=default_expression_checker(), options=options)
     except RuleFileError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

@@ -45,3 +45,32 @@ def test_bench_rule_set_passes_the_check() -> None:
     result = CliRunner().invoke(rules_app, ["check", str(folder)])
     assert result.exit_code == 0, result.output
     assert "37 rule(s)" in result.output
+
+
+DEFAULT_RULES = SCHEMA.parent / "default"
+
+
+def test_check_takes_rule_set_options() -> None:
+    """The user-matching option defaults to the configuration's default; -o chooses another, checked."""
+    default = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES)])
+    assert default.exit_code == 0, default.output
+    wrong = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching=fuzzy"])
+    assert wrong.exit_code == 2
+    assert "user_matching='fuzzy' is not offered" in wrong.output
+    result = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching=mail"])
+    assert result.exit_code == 0, result.output
+    assert "30 rule(s) in 36 file(s): ok" in result.output
+
+
+def test_check_rejects_an_option_without_a_value() -> None:
+    result = CliRunner().invoke(rules_app, ["check", str(DEFAULT_RULES), "-o", "user_matching"])
+    assert result.exit_code == 2
+    assert "expected NAME=VALUE" in result.output
+
+
+def test_json_schema_accepts_every_default_rule_file() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    files = sorted(DEFAULT_RULES.rglob("*.yaml"))
+    assert len(files) == 36
+    for path in files:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)

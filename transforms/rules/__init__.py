@@ -7,6 +7,7 @@ from transforms.rules.loader import (
     default_expression_checker,
     load_rule_text,
     load_rule_texts,
+    select_rules,
 )
 from transforms.rules.model import (
     AttributeFlow,
@@ -17,6 +18,7 @@ from transforms.rules.model import (
     JoinGroup,
     LinkType,
     MergeType,
+    OptionCondition,
     Position,
     ScopeCondition,
     ScopeGroup,
@@ -34,6 +36,7 @@ __all__ = [
     "JoinGroup",
     "LinkType",
     "MergeType",
+    "OptionCondition",
     "Position",
     "RuleFileError",
     "RuleIssue",
@@ -46,4 +49,5 @@ __all__ = [
     "default_expression_checker",
     "load_rule_text",
     "load_rule_texts",
+    "select_rules",
 ]

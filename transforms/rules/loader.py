@@ -28,6 +28,7 @@ from transforms.rules.model import (
     JoinGroup,
     LinkType,
     MergeType,
+    OptionCondition,
     Position,
     ScopeCondition,
     ScopeGroup,
@@ -53,6 +54,7 @@ _RULE_KEYS = frozenset(
         "flows",
         "password_sync",
         "immutable_tag",
+        "when",
     }
 )
 _REQUIRED = ("name", "connector", "direction", "source_object_type", "target_object_type", "precedence")
@@ -379,6 +381,24 @@ class _FileReader:
                 f"{message} (expression line {eline}, column {ecol})\n{exc}",
             )
 
+    def when(self, node: yaml.Node) -> tuple[OptionCondition, ...]:
+        """``when: {option: value | [values]}``: the rule-set options that choose this rule."""
+        conditions: list[OptionCondition] = []
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, "when", "expected a mapping of rule-set option to value(s)")
+            return ()
+        for knode, vnode in node.value:
+            option = self.string(knode, "when")
+            if option is None:
+                continue
+            items = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+            values = tuple(v for v in (self.string(i, f"when.{option}") for i in items) if v)
+            if not values:
+                self.error(vnode, f"when.{option}", "name at least one value")
+                continue
+            conditions.append(OptionCondition(option, values, self.pos(knode)))
+        return tuple(conditions)
+
     def rule(self, root: yaml.Node) -> SyncRule | None:
         fields = self.mapping(root, "", _RULE_KEYS)
         if not fields and not isinstance(root, yaml.MappingNode):
@@ -416,6 +436,7 @@ class _FileReader:
                     )
         disabled = get("disabled", self.boolean, False) or False
         password_sync = get("password_sync", self.boolean, False) or False
+        when = self.when(fields["when"][1]) if "when" in fields else ()
         scope = self.scope(fields["scope"][1]) if "scope" in fields else ()
         join = self.join(fields["join"][1]) if "join" in fields else ()
         flows: list[AttributeFlow] = []
@@ -441,6 +462,7 @@ class _FileReader:
             flows=tuple(flows),
             password_sync=password_sync,
             immutable_tag=immutable_tag,
+            when=when,
             position=self.pos(root),
         )
 
@@ -514,11 +536,16 @@ def load_rule_text(
 
 
 def load_rule_texts(
-    files: Iterable[tuple[str, str]], *, check_expression: ExpressionChecker | None = None
+    files: Iterable[tuple[str, str]],
+    *,
+    check_expression: ExpressionChecker | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> tuple[SyncRule, ...]:
     """Load ``(file name, text)`` pairs as one rule set; raise one error listing every problem.
 
-    Besides each file's own problems this checks the set: unique names, precedence unique per
+    ``options`` are the rule-set options (the install wizard's choices, e.g. ``user_matching``): a
+    rule with ``when`` conditions is kept only when every condition holds (:func:`select_rules`).
+    Besides each file's own problems this checks the selected set: unique names, precedence unique per
     direction (per connector selector overlap is not considered: precedence is global, as in the
     product), and one merge type per (direction, target object type, destination attribute).
     """
@@ -529,10 +556,48 @@ def load_rule_texts(
             rules.append(load_rule_text(text, file, check_expression=check_expression))
         except RuleFileError as exc:
             issues.extend(exc.issues)
+    rules, option_issues = select_rules(rules, options or {})
+    issues.extend(option_issues)
     issues.extend(check_rule_set(rules))
     if issues:
         raise RuleFileError(issues)
     return tuple(sorted(rules, key=lambda r: (r.direction.value, r.precedence)))
+
+
+def select_rules(
+    rules: Sequence[SyncRule], options: Mapping[str, str]
+) -> tuple[list[SyncRule], list[RuleIssue]]:
+    """The rules chosen by ``options``, and the problems with the options themselves.
+
+    Every option some rule's ``when`` names must be set, to a value some rule names: a missing or
+    misspelt option would otherwise silently drop the rules it chooses (for ``user_matching``, the
+    user join rules, so no user would sync). Options that no rule names are ignored, so that one
+    configuration serves rule folders with and without the default rules.
+    """
+    known: dict[str, dict[str, None]] = {}
+    first: dict[str, Position] = {}
+    for rule in rules:
+        for condition in rule.when:
+            known.setdefault(condition.option, {}).update(dict.fromkeys(condition.values))
+            first.setdefault(condition.option, condition.position)
+    issues: list[RuleIssue] = []
+    for option, values in known.items():
+        choices = ", ".join(values)
+        if option not in options:
+            issues.append(
+                RuleIssue(
+                    first[option], "when", f"rule-set option {option!r} is not set; choose one of {choices}"
+                )
+            )
+        elif options[option] not in values:
+            issues.append(
+                RuleIssue(
+                    first[option],
+                    "when",
+                    f"rule-set option {option}={options[option]!r} is not offered; choose one of {choices}",
+                )
+            )
+    return [r for r in rules if r.selected_by(options)], issues
 
 
 def check_rule_set(rules: Sequence[SyncRule]) -> list[RuleIssue]:

@@ -9,6 +9,7 @@ connector order (spec 5.4: the first forest added wins).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -152,6 +153,17 @@ class AttributeFlow:
 
 
 @dataclass(frozen=True)
+class OptionCondition:
+    """A rule-set option a rule is chosen by: the rule belongs to the set only when the option has one of
+    ``values``. This is how the install wizard's choices (the user-matching option of spec 5.4) pick
+    among alternative rules that share a name and precedence."""
+
+    option: str
+    values: tuple[str, ...]
+    position: Position = Position()
+
+
+@dataclass(frozen=True)
 class SyncRule:
     name: str
     connector: ConnectorSelector
@@ -167,7 +179,12 @@ class SyncRule:
     flows: tuple[AttributeFlow, ...] = ()
     password_sync: bool = False
     immutable_tag: str | None = None
+    when: tuple[OptionCondition, ...] = ()
     position: Position = Position()
+
+    def selected_by(self, options: Mapping[str, str]) -> bool:
+        """Whether the rule belongs to a rule set configured with ``options`` (every ``when`` holds)."""
+        return all(options.get(c.option) in c.values for c in self.when)
 
     @property
     def is_joining(self) -> bool:
@@ -185,6 +202,18 @@ class SyncRule:
     @property
     def join_source_attributes(self) -> frozenset[str]:
         return frozenset(c.source for g in self.join for c in g.conditions)
+
+    @property
+    def source_attributes(self) -> frozenset[str]:
+        """Every attribute of the source object the rule reads: scope, join, flow sources, expressions."""
+        from transforms.expressions import attributes_of, parse  # the model stays importable on its own
+
+        names = {c.attribute for g in self.scope for c in g.conditions} | set(self.join_source_attributes)
+        for flow in self.flows:
+            names.update(flow.sources)
+            if flow.expression is not None:
+                names.update(attributes_of(parse(flow.expression)))
+        return frozenset(names)
 
 
 class SyncRuleError(InputError):

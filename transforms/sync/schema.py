@@ -100,6 +100,8 @@ DEFAULT_REFERENCE_ATTRIBUTES: Final = frozenset(
         "dLMemRejectPerms",
         "msExchCoManagedByLink",
         "msExchDelegateListLink",
+        # The Entra ID connector's group members (Graph name), written by Out to AAD - Group Join.
+        "members",
     }
 )
 

@@ -1,0 +1,276 @@
+"""The sync cycle as Prefect flows and tasks.
+
+Azure AD Connect's order: import every AD connector, then Entra ID; sync; export to Entra ID, then to
+AD. Tasks are coarse (one per connector and stage), exchange names and run ids rather than frames,
+and each opens the store for the duration of its step (DuckDB allows one writer process; tasks of a
+cycle run one after another in the flow's process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import get_run_context
+
+from flows.config import Config, load_config
+from flows.connectors.factory import build_connector
+from flows.connectors.ldif import LdifConnector
+from flows.errors import ConfigError
+from flows.rulesets import load_rule_set, rule_set_hash
+from flows.stages.exporting import export_connector
+from flows.stages.importing import import_connector_space
+from flows.stages.syncing import synchronize
+from flows.store import Store
+
+Policy = Literal["delta", "initial"]
+IMPORT_ORDER = {"ad": 0, "ldif": 0, "aad": 1}
+
+
+def _flow_run_id() -> str | None:
+    try:
+        context = get_run_context()
+    except Exception:
+        return None
+    run = getattr(context, "flow_run", None) or getattr(
+        getattr(context, "task_run", None), "flow_run_id", None
+    )
+    return str(getattr(run, "id", run)) if run else None
+
+
+OVERRIDES_SETTING = "connector_overrides"  # {connector: {"full_import": bool, "full_sync": bool}}
+
+
+def scope_setting(connector: str) -> str:
+    return f"connector_scope:{connector}"
+
+
+def connector_scope_hash(config: Config, connector: str) -> str:
+    """What a full import depends on: partitions, OU filters, object types, attribute list, source file."""
+    settings = config.connector(connector).model_dump(
+        mode="json", include={"partitions", "object_types", "attributes", "path", "host", "kind"}
+    )
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def set_override(store: Store, connector: str, *, full_import: bool = False, full_sync: bool = False) -> None:
+    """Record that the next cycle must run a full import and/or full sync (Set-ADSyncSchedulerConnectorOverride)."""
+    overrides = dict(store.get_setting(OVERRIDES_SETTING) or {})
+    current = overrides.get(connector, {})
+    overrides[connector] = {
+        "full_import": bool(current.get("full_import")) or full_import,
+        "full_sync": bool(current.get("full_sync")) or full_sync,
+    }
+    store.set_setting(OVERRIDES_SETTING, overrides)
+
+
+@task(task_run_name="import {connector}", retries=0)
+def import_task(
+    config_path: str | None, connector: str, cycle_id: str, full: bool, snapshot: str | None = None
+) -> dict[str, Any]:
+    """Full or delta import of one connector into its connector space (one run step).
+
+    A delta import becomes a full import when an override asks for it or when the connector's scope
+    (partitions, OU filters, object types, attribute list) changed since its last full import.
+    ``snapshot`` replays an LDIF snapshot into the connector's space instead of reading the directory.
+    """
+    config = load_config(config_path)
+    logger = get_run_logger()
+    connector_config = config.connector(connector)
+    scope = connector_scope_hash(config, connector)
+    with Store(config.resolve(config.store)) as store:
+        override = (store.get_setting(OVERRIDES_SETTING) or {}).get(connector, {})
+        if not full and override.get("full_import"):
+            logger.info("%s: a full import was required (connector override)", connector)
+            full = True
+        if not full and store.get_setting(scope_setting(connector)) not in (None, scope):
+            logger.info(
+                "%s: the connector's scope or attribute list changed: running a full import", connector
+            )
+            full = True
+        source = (
+            LdifConnector(connector, Path(snapshot))
+            if snapshot
+            else build_connector(connector_config, config)
+        )
+        step = import_connector_space(store, source, cycle_id=cycle_id, full=full, flow_run_id=_flow_run_id())
+        if step["profile"] == "Full Import":
+            store.set_setting(scope_setting(connector), scope)
+            if override.get("full_import"):
+                set_override_value(store, connector, "full_import", False)
+    logger.info("%s %s: %s %s", connector, step["profile"], step["status"], step["counters"])
+    return step
+
+
+def set_override_value(store: Store, connector: str, key: str, value: bool) -> None:
+    overrides = dict(store.get_setting(OVERRIDES_SETTING) or {})
+    overrides.setdefault(connector, {})[key] = value
+    store.set_setting(OVERRIDES_SETTING, overrides)
+
+
+RULE_HASH_SETTING = "rule_set_hash"
+
+
+@task(task_run_name="sync ({mode})")
+def sync_task(config_path: str | None, cycle_id: str, mode: Literal["full", "delta"]) -> list[dict[str, Any]]:
+    """Full or delta synchronization of every connector through the rule set (one step per connector)."""
+    config = load_config(config_path)
+    folders = [config.resolve(p) for p in config.rules]
+    rules = load_rule_set(folders, config.rule_options)
+    digest = rule_set_hash(folders, config.rule_options)
+    with Store(config.resolve(config.store)) as store:
+        if mode == "delta" and store.get_setting(RULE_HASH_SETTING) != digest:
+            get_run_logger().info("the rule set changed since the last sync: running a full sync")
+            mode = "full"
+        overrides = store.get_setting(OVERRIDES_SETTING) or {}
+        if mode == "delta" and any(o.get("full_sync") for o in overrides.values()):
+            get_run_logger().info("a full sync was required (connector override)")
+            mode = "full"
+        steps = synchronize(store, config, rules, cycle_id=cycle_id, mode=mode, flow_run_id=_flow_run_id())
+        store.set_setting(RULE_HASH_SETTING, digest)
+        for connector in overrides:
+            set_override_value(store, connector, "full_sync", False)
+    return steps
+
+
+@task(task_run_name="export {connector}")
+def export_task(
+    config_path: str | None, connector: str, cycle_id: str, allow_deletes_once: bool
+) -> dict[str, Any]:
+    """Send one connector's pending exports (or, in staging mode, only write the export preview)."""
+    config = load_config(config_path)
+    connector_config = config.connector(connector)
+    with Store(config.resolve(config.store)) as store:
+        step = export_connector(
+            store,
+            build_connector(connector_config, config),
+            kind=connector_config.kind,
+            cycle_id=cycle_id,
+            staging=config.export.staging,
+            deletion_threshold=config.export.deletion_threshold,
+            allow_deletes_once=allow_deletes_once,
+            preview_dir=config.resolve(config.store).parent,
+            flow_run_id=_flow_run_id(),
+        )
+    logger = get_run_logger()
+    if step["status"] == "stopped-deletion-threshold-exceeded":
+        logger.warning(step["message"])
+    else:
+        logger.info("%s Export: %s %s", connector, step["status"], step["counters"])
+    if "preview" in step:
+        _publish_preview(connector, step["preview"])
+        del step["preview"]
+    return step
+
+
+def export_order(config: Config) -> list[str]:
+    """Entra ID first, then the AD forests that have rules writing back; snapshots are never exported."""
+    return [
+        c.name
+        for c in sorted(config.connectors, key=lambda c: 0 if c.kind == "aad" else 1)
+        if c.kind != "ldif"
+    ]
+
+
+def _publish_preview(connector: str, preview: dict[str, Any]) -> None:
+    counts = preview["counts"]
+    lines = [
+        f"# Export preview: {connector}",
+        "",
+        f"creates {counts.get('add', 0)}, updates {counts.get('update', 0)}, deletes {counts.get('delete', 0)}",
+        "",
+        "| op | type | object | attributes |",
+        "|---|---|---|---|",
+    ]
+    for op, items in preview["objects"].items():
+        for item in items[:200]:
+            attrs = ", ".join(f"{k}={v['new']}" for k, v in list(item["attributes"].items())[:8])
+            lines.append(f"| {op} | {item['object_type']} | {item['dn'] or item['mv_id']} | {attrs} |")
+    with contextlib.suppress(Exception):
+        create_markdown_artifact(
+            markdown="\n".join(lines), key=f"export-preview-{connector}", description="Staging mode"
+        )
+
+
+def ordered_connectors(config: Config) -> list[str]:
+    return [c.name for c in sorted(config.connectors, key=lambda c: IMPORT_ORDER.get(c.kind, 9))]
+
+
+@flow(name="sync-cycle", log_prints=False)
+def sync_cycle(
+    config_path: str | None = None, policy: Policy = "delta", allow_deletes_once: bool = False
+) -> dict[str, Any]:
+    """One sync cycle in the product's order, with policy ``delta`` or ``initial``.
+
+    ``allow_deletes_once`` lets this one cycle export more deletes than the deletion threshold.
+    """
+    config = load_config(config_path)
+    cycle_id = uuid.uuid4().hex[:12]
+    steps: list[dict[str, Any]] = []
+    for name in ordered_connectors(config):
+        steps.append(import_task(config_path, name, cycle_id, policy == "initial"))
+    steps.extend(sync_task(config_path, cycle_id, "full" if policy == "initial" else "delta"))
+    for name in export_order(config):
+        steps.append(export_task(config_path, name, cycle_id, allow_deletes_once))
+    report = {"cycle_id": cycle_id, "policy": policy, "steps": steps}
+    _publish_report(report)
+    return report
+
+
+def _publish_report(report: dict[str, Any]) -> None:
+    lines = [
+        f"# Sync cycle {report['cycle_id']} ({report['policy']})",
+        "",
+        "| connector | profile | status | counters |",
+        "|---|---|---|---|",
+    ]
+    for step in report["steps"]:
+        counters = ", ".join(f"{k}={v}" for k, v in step["counters"].items() if v) or "-"
+        lines.append(f"| {step['connector']} | {step['profile']} | {step['status']} | {counters} |")
+    # An artifact is a view of the run; the run history in the store is the record.
+    with contextlib.suppress(Exception):
+        create_markdown_artifact(
+            markdown="\n".join(lines), key="sync-cycle-report", description="Run history of the cycle"
+        )
+
+
+def config_path_str(path: Path | None) -> str | None:
+    return str(path) if path else None
+
+
+@flow(name="backfill")
+def backfill(
+    config_path: str | None = None,
+    connectors: list[str] | None = None,
+    snapshot: str | None = None,
+    export: bool = False,
+) -> dict[str, Any]:
+    """Rerun chosen connectors from scratch: full import (or replay of an LDIF snapshot), full sync.
+
+    ``connectors`` defaults to every connector; ``snapshot`` replays an LDIF file into the (single)
+    chosen connector's space instead of reading its directory. Exports run only with ``export`` so a
+    replay can be inspected first (``forestsync search --pending export``).
+    """
+    config = load_config(config_path)
+    chosen = connectors or ordered_connectors(config)
+    if snapshot and len(chosen) != 1:
+        raise ConfigError("a snapshot replays into exactly one connector: name it in connectors")
+    for name in chosen:
+        config.connector(name)  # unknown names fail before anything runs
+    cycle_id = uuid.uuid4().hex[:12]
+    steps: list[dict[str, Any]] = []
+    for name in [c for c in ordered_connectors(config) if c in chosen]:
+        steps.append(import_task(config_path, name, cycle_id, True, snapshot))
+    steps.extend(sync_task(config_path, cycle_id, "full"))
+    if export:
+        for name in export_order(config):
+            steps.append(export_task(config_path, name, cycle_id, False))
+    report = {"cycle_id": cycle_id, "policy": "backfill", "steps": steps}
+    _publish_report(report)
+    return report

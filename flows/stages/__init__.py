@@ -1,0 +1,1 @@
+"""Run steps: import, sync, export, each one run-history row."""
