@@ -86,6 +86,8 @@ class _Run:
     disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
     kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
     changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+    # Export memory of the connector being synced outbound, cut down to the objects in focus once.
+    memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
 
     def changed_link(self, connector: str, *ids: pl.Series) -> None:
         self.link_changed[connector] = _union(self.link_changed.get(connector, _no_ids()), *ids)
@@ -901,6 +903,10 @@ def _outbound_connector(run: _Run, connector: str) -> None:
     if not run.full:
         referrers = _mv_referrers(run, _union(changed_here, run.deleted_mv))
         focus = _union(run.touched, changed_here, referrers)
+    memory = run.memory
+    if focus is not None:
+        memory = memory.join(pl.DataFrame({MV_ID: focus}), on=MV_ID, how="semi")
+    run.memory_view = memory.filter(pl.col("connector") == connector)
     counts: dict[str, int] = {}
     for mv_type in source_types:
         frame = run.mv.get(mv_type)
@@ -1120,9 +1126,7 @@ def _export_flow(
             ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
         )
         resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
-    memory = run.memory.join(resolved.select(MV_ID), on=MV_ID, how="semi").filter(
-        pl.col("connector") == connector
-    )
+    memory = run.memory_view.join(resolved.select(MV_ID), on=MV_ID, how="semi")
     if memory.height:
         wide = memory.pivot(on="attribute", index=MV_ID, values="value")
         wide = wide.rename({c: "\x00mem" + c for c in wide.columns if c != MV_ID})
