@@ -24,7 +24,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flows.cli_rules import read_rule_files  # noqa: E402
+from flows.rulesets import read_rule_files  # noqa: E402
 from transforms.rules import default_expression_checker, load_rule_texts  # noqa: E402
 from transforms.sync import SyncState, apply_export_results, record_exports, run_sync  # noqa: E402
 
@@ -164,6 +164,7 @@ def contacts_frame(n: int) -> pl.DataFrame:
         pl.lit("contact").alias("_object_type"),
         pl.lit("add").alias("_pending"),
         _guid("C", i).alias("objectGUID"),
+        _sid(i + 300_000_000).alias("objectSid"),
         pl.concat_str(pl.lit("Contact "), i.cast(pl.String)).alias("cn"),
         pl.concat_str(pl.lit("contact"), i.cast(pl.String), pl.lit("@partner.example")).alias("mail"),
         pl.concat_str(pl.lit("Contact "), i.cast(pl.String)).alias("displayName"),
@@ -178,6 +179,7 @@ def computers_frame(n: int) -> pl.DataFrame:
         pl.lit("computer").alias("_object_type"),
         pl.lit("add").alias("_pending"),
         _guid("M", i).alias("objectGUID"),
+        _sid(i + 200_000_000).alias("objectSid"),
         pl.concat_str(pl.lit("PC"), i.cast(pl.String)).alias("cn"),
         pl.when(i % 2 == 0).then(pl.concat_list(_guid("X", i))).alias("userCertificate"),
     )
@@ -201,10 +203,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="20,000 users")
-    parser.add_argument("--rules", type=Path, default=ROOT / "bench" / "rules")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=ROOT / "bench" / "rules",
+        help="rule folder (bench/rules: 25 inbound, 12 outbound; rules/default has 6 outbound only)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=["user_matching=objects-once"],
+        help="rule-set option NAME=VALUE (rules with `when` conditions)",
+    )
     args = parser.parse_args()
     n = 20_000 if args.quick else args.users
-    rules = load_rule_texts(read_rule_files(args.rules), check_expression=default_expression_checker())
+    options = dict(o.split("=", 1) for o in args.option)
+    rules = load_rule_texts(
+        read_rule_files(args.rules), check_expression=default_expression_checker(), options=options
+    )
     inbound = sum(r.direction.value == "inbound" for r in rules)
     print(f"rules: {inbound} inbound, {len(rules) - inbound} outbound", file=sys.stderr)
     t = time.perf_counter()

@@ -39,6 +39,14 @@ def test_json_schema_accepts_the_format() -> None:
     jsonschema.validate(yaml.safe_load(GOOD), json.loads(SCHEMA.read_text()))
 
 
+def test_bench_rule_set_passes_the_check() -> None:
+    """The benchmark's rule set (25 inbound, 12 outbound) is valid under the loader and expression check."""
+    folder = Path(__file__).resolve().parents[2] / "bench" / "rules"
+    result = CliRunner().invoke(rules_app, ["check", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "37 rule(s)" in result.output
+
+
 DEFAULT_RULES = SCHEMA.parent / "default"
 
 

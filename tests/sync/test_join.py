@@ -194,3 +194,20 @@ def test_outbound_provisioning_joins_an_existing_target_by_dn() -> None:
     link = result.state.links.filter(pl.col("connector") == "ad2")
     assert link.select("_anchor", "_mv_id").rows() == [("t1", "ad|u1")]
     assert result.pending_exports.filter(pl.col("op") == "add").height == 0
+
+
+def test_delete_add_rejoins_as_a_new_object() -> None:
+    """A delete-add (object type changed under one anchor) disjoins and then joins/projects afresh."""
+    first = sync({"ad": {"user": users(objectGUID=["g1"])}}, [PROJECT])
+    cs = first.state.connector_spaces["ad"]["user"].with_columns(pl.lit("delete-add").alias("_pending"))
+    state = SyncState(**{**first.state.__dict__, "connector_spaces": {"ad": {"user": cs}}})
+    second = run_sync(state, [PROJECT], connectors={"ad": "ad"})
+    assert second.state.links.select("_anchor", "_mv_id", "rule").rows() == [
+        ("u1", "ad|u1", "In - User Join")
+    ]
+    assert second.counter("ad", "inbound", "connector-delete-leave-mv") == 1
+    assert (
+        second.counter("ad", "inbound", "disconnector-projected-flow")
+        + second.counter("ad", "inbound", "disconnector-joined-flow")
+        == 1
+    )

@@ -34,7 +34,7 @@ from transforms.schema import (
 from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, compile_flow, resolve
 from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
 from transforms.sync.join import match_groups
-from transforms.sync.metaverse import combine, final_values, provenance
+from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     DEFAULT_REFERENCE_ATTRIBUTES,
@@ -43,7 +43,6 @@ from transforms.sync.schema import (
     ERROR_MULTIPLE_JOINING_RULES,
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
-    PROVENANCE_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
     SYNC_ERRORS_SCHEMA,
 )
@@ -76,7 +75,6 @@ class _Run:
     links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINKS_SCHEMA))
     ref_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA))
     memory: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
-    prov: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROVENANCE_SCHEMA))
     touched: pl.Series = field(default_factory=lambda: _no_ids())
     projected: pl.Series = field(default_factory=lambda: _no_ids())
     link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
@@ -88,6 +86,8 @@ class _Run:
     disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
     kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
     changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+    # Export memory of the connector being synced outbound, cut down to the objects in focus once.
+    memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
 
     def changed_link(self, connector: str, *ids: pl.Series) -> None:
         self.link_changed[connector] = _union(self.link_changed.get(connector, _no_ids()), *ids)
@@ -170,7 +170,6 @@ def run_sync(
     run.links = conform(state.links, LINKS_SCHEMA)
     run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
     run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
-    run.prov = conform(state.provenance, PROVENANCE_SCHEMA)
     _confirm_memory(run)
     for index, connector in enumerate(order):
         _inbound_connector(run, connector, later=order[index + 1 :])
@@ -230,18 +229,35 @@ def _any(columns: Sequence[str]) -> pl.Expr:
     return pl.any_horizontal([pl.col(c) for c in columns]) if columns else pl.lit(False)
 
 
-def _dn_map(run: _Run, connector: str) -> pl.DataFrame:
-    """Lower-cased DN -> metaverse id for the joined objects of one connector."""
+def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.DataFrame:
+    """DN -> metaverse id for the joined objects of one connector (only DNs in ``wanted`` if given,
+    compared as written and lower-cased)."""
     frames = []
     links = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
+    folded = wanted.str.to_lowercase() if wanted is not None else None
     for object_type, frame in run.cs.get(connector, {}).items():
+        if wanted is not None and folded is not None:
+            hit = pl.col(DN).is_in(wanted.implode())
+            if bool(folded.ne(wanted).any()):
+                hit = hit | pl.col(DN).str.to_lowercase().is_in(folded.implode())
+            frame = frame.filter(hit)
         part = frame.select(ANCHOR, DN).join(
             links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID), on=ANCHOR, how="inner"
         )
-        frames.append(part.select(pl.col(DN).str.to_lowercase().alias("key"), pl.col(MV_ID).alias("value")))
+        frames.append(part.select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value")))
     if not frames:
         return pl.DataFrame(schema={"key": pl.String(), "value": pl.String()})
     return pl.concat(frames).drop_nulls("key").unique("key", keep="first", maintain_order=True)
+
+
+def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    parts = []
+    for column in columns:
+        values = frame.get_column(column)
+        if isinstance(values.dtype, pl.List):
+            values = values.explode()
+        parts.append(values.cast(pl.String).drop_nulls().rename("v"))
+    return pl.concat(parts).unique() if parts else pl.Series("v", [], dtype=pl.String)
 
 
 def _confirm_memory(run: _Run) -> None:
@@ -298,7 +314,9 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
     targets = frozenset(
         c.target
         for b in run.rules
-        if b.connector in later and b.rule.direction is Direction.INBOUND
+        if b.connector in later
+        and b.rule.direction is Direction.INBOUND
+        and any(f.height for f in run.cs.get(b.connector, {}).values())
         for g in b.rule.join
         for c in g.conditions
     )
@@ -359,8 +377,6 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     disjoin_scope = is_linked & ~disjoin_delete & inbound_link & ~pl.col("__multi") & ~lscope.fill_null(False)
     work = work.with_columns(disjoin_delete.alias("__dd"), disjoin_scope.alias("__ds"))
     disjoined = work.filter(pl.col("__dd") | pl.col("__ds"))
-    counts["__disjoined_delete"] = counts.get("__disjoined_delete", 0)
-    _record_disjoins(run, connector, disjoined)
     keep = work.filter(is_linked & ~pl.col("__dd") & ~pl.col("__ds"))
     free = work.filter(~pl.col("__deleted") & (~is_linked | pl.col("__dd") | pl.col("__ds")))
     free = free.with_columns(pl.lit(None, dtype=pl.String).alias(MV_ID))
@@ -368,7 +384,9 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     confirmed = _confirm_export_objects(run, connector, object_type, free)
     free = free.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
     candidates = free.filter(~pl.col("__multi") & (pl.col("__n") == 1))
-    new_links, projected, ambiguous = _join_and_project(run, connector, candidates, joining)
+    new_links, projected, ambiguous = _join_and_project(
+        run, connector, candidates, joining, released=disjoined.get_column(ANCHOR)
+    )
     run.error(
         ambiguous,
         connector=connector,
@@ -416,9 +434,6 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     remaining = free.filter(~pl.col(ANCHOR).is_in(linked_anchors.implode()))
     _add(counts, "disconnector-filtered", remaining.filter(pl.col("__n") == 0).height)
     _add(counts, "disconnector-remains", remaining.filter(pl.col("__n") > 0).height)
-    _add(counts, "__filtered", disjoined.filter(pl.col("__ds")).height)
-    _add(counts, "__deleted", disjoined.filter(pl.col("__dd")).height)
-    counts.pop("__disjoined_delete", None)
     run.disjoined_rows.append(
         disjoined.select(pl.lit(connector).alias("connector"), MV_ID, pl.col("__dd").alias("deleted"))
     )
@@ -441,10 +456,6 @@ def _uses_membership(rules: Sequence[BoundRule]) -> bool:
 
 def _group_changed(cs: pl.DataFrame) -> bool:
     return "member" in cs.columns and cs.filter(pl.col(PENDING) != PENDING_NONE).height > 0
-
-
-def _record_disjoins(run: _Run, connector: str, disjoined: pl.DataFrame) -> None:
-    del run, connector, disjoined  # links are rebuilt by the caller; kept for symmetry with outbound
 
 
 def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: pl.DataFrame) -> pl.DataFrame:
@@ -485,13 +496,21 @@ def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: p
 
 
 def _join_and_project(
-    run: _Run, connector: str, candidates: pl.DataFrame, joining: Sequence[tuple[BoundRule, str]]
+    run: _Run,
+    connector: str,
+    candidates: pl.DataFrame,
+    joining: Sequence[tuple[BoundRule, str]],
+    *,
+    released: pl.Series,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """New links (joined and projected), the projected rows, and ambiguous-join error rows."""
     empty_err = pl.DataFrame(schema={ANCHOR: pl.String(), MV_ID: pl.String()})
     if candidates.height == 0:
         return pl.DataFrame(schema=LINKS_SCHEMA), candidates, empty_err
-    joined_mv = run.links.filter(pl.col("connector") == connector).get_column(MV_ID)
+    # Links disjoined in this run (their objects are among the candidates) no longer hold their MV object.
+    joined_mv = run.links.filter(
+        (pl.col("connector") == connector) & ~pl.col(ANCHOR).is_in(released.implode()).fill_null(False)
+    ).get_column(MV_ID)
     link_frames: list[pl.DataFrame] = []
     projected_frames: list[pl.DataFrame] = []
     errors: list[pl.DataFrame] = []
@@ -592,7 +611,7 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
             live.select(pl.lit(connector).alias("connector"), ANCHOR, values.alias("target_dn"))
             .explode("target_dn")
             .drop_nulls("target_dn")
-            .with_columns(pl.col("target_dn").cast(pl.String).str.to_lowercase())
+            .with_columns(pl.col("target_dn").cast(pl.String))
         )
     run.ref_index = pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
 
@@ -603,13 +622,14 @@ def _referrers(
     """Metaverse objects whose references resolve or break because objects were (dis)joined."""
     if not changed.len():
         return _no_ids()
-    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(
-        pl.col(DN).str.to_lowercase()
-    )
+    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(DN)
     new_dns = run.links.filter(
         (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
-    ).select(pl.col(DN).str.to_lowercase())
-    keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
+    ).select(DN)
+    # The index keeps reference values as written (AD writes them in the referenced object's casing);
+    # the lower-cased DN catches references written in lower case.
+    raw = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
+    keys = pl.concat([raw, raw.str.to_lowercase()])
     anchors = run.ref_index.filter(
         (pl.col("connector") == connector) & pl.col("target_dn").is_in(keys.implode())
     ).get_column(ANCHOR)
@@ -650,7 +670,6 @@ def _lifetime(run: _Run) -> None:
         )
         run.changed_link(connector, deletes.filter(pl.col("connector") == connector).get_column(MV_ID))
     run.links = run.links.filter(~pl.col(MV_ID).is_in(dead))
-    run.prov = run.prov.filter(~pl.col(MV_ID).is_in(dead))
     run.memory = run.memory.filter(~pl.col(MV_ID).is_in(dead))
     run.touched = _minus(run.touched, doomed)
     run.projected = _minus(run.projected, doomed)
@@ -701,6 +720,7 @@ def _inbound_flows(run: _Run) -> None:
 def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
     """Recompute the metaverse attributes of ``ids`` from every joined object of every connector."""
     id_frame = ids_frame(ids, MV_ID)
+    remembered = set(run.memory.get_column("connector").unique().to_list())
     partials: list[Resolution] = []
     errors: list[pl.DataFrame] = []
     for connector in run.order:
@@ -719,7 +739,9 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
             )
             frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
-            frame = _overlay_memory(frame, run.memory.filter(pl.col("connector") == connector))
+            if connector in remembered:
+                memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+                frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
@@ -748,7 +770,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             resolved = resolution.frame
             refs = [a for a in resolution.attributes if a in run.references]
             if refs:
-                mapping = _dn_map(run, connector)
+                mapping = _dn_map(run, connector, None if run.full else _reference_values(resolved, refs))
                 for attribute in refs:
                     resolved = map_references(resolved, attribute, mapping, lower=True)
             partials.append(
@@ -774,14 +796,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
         .unique(MV_ID, maintain_order=True)
         .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
     )
-    owner = pl.DataFrame(
-        {
-            "rank": [b.rank for b in run.rules],
-            "rule": [b.name for b in run.rules],
-            "connector": [b.connector for b in run.rules],
-        },
-        schema={"rank": pl.Int64(), "rule": pl.String(), "connector": pl.String()},
-    )
+    labels = {b.rank: f"{b.connector}{LABEL_SEPARATOR}{b.name}" for b in run.rules}
     for mv_type in sorted(run.mv):
         type_ids = types.filter(pl.col("mv_object_type") == mv_type).select(MV_ID)
         if type_ids.height == 0:
@@ -808,19 +823,26 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             continue
         frame = run.mv[mv_type]
         old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
-        values = final_values(
-            rows.select(MV_ID, *[c for a in attributes for c in (a, a + CODE)]), old, attributes
-        )
-        updated = old.drop([a for a in attributes if a in old.columns]).join(
-            values, on=MV_ID, how="left", maintain_order="left"
-        )
         if record:
-            run.changed_mv = _union(run.changed_mv, _changed_ids(old, updated))
+            values = final_values(rows, old, attributes, merges, labels)
+        else:
+            values = final_values(rows, old, attributes, merges, labels).drop(
+                [PROVENANCE_PREFIX + a for a in attributes]
+            )
+        replaced = [a for a in attributes if a in old.columns]
+        if record:
+            replaced += [PROVENANCE_PREFIX + a for a in attributes if PROVENANCE_PREFIX + a in old.columns]
+        updated = old.drop(replaced).join(values, on=MV_ID, how="left", maintain_order="left")
+        if record:
+            # Only objects that were joined before this run count as "connectors with flow updates".
+            existing = _union(*run.kept.values())
+            if existing.len():
+                known = pl.col(MV_ID).is_in(existing.implode())
+                run.changed_mv = _union(
+                    run.changed_mv, _changed_ids(old.filter(known), updated.filter(known))
+                )
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
-        if record:
-            prov = provenance(rows, {a: merges[a] for a in attributes}, owner)
-            run.prov = pl.concat([run.prov.join(rows.select(MV_ID), on=MV_ID, how="anti"), prov])
 
 
 def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
@@ -852,7 +874,7 @@ def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
 
 def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.Series:
     """Ids whose row differs; ``new`` is ``old`` with columns replaced, so rows are aligned."""
-    columns = [c for c in new.columns if c != MV_ID]
+    columns = [c for c in new.columns if c != MV_ID and not c.startswith(PROVENANCE_PREFIX)]
     before = old
     after = new
     before = before.select(
@@ -881,6 +903,10 @@ def _outbound_connector(run: _Run, connector: str) -> None:
     if not run.full:
         referrers = _mv_referrers(run, _union(changed_here, run.deleted_mv))
         focus = _union(run.touched, changed_here, referrers)
+    memory = run.memory
+    if focus is not None:
+        memory = memory.join(pl.DataFrame({MV_ID: focus}), on=MV_ID, how="semi")
+    run.memory_view = memory.filter(pl.col("connector") == connector)
     counts: dict[str, int] = {}
     for mv_type in source_types:
         frame = run.mv.get(mv_type)
@@ -1080,8 +1106,12 @@ def _export_flow(
     resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
     refs = [a for a in resolution.attributes if a in run.references]
     if refs:
+        links_c = run.links
+        if not run.full:
+            links_c = links_c.filter(pl.col(MV_ID).is_in(_reference_values(resolved, refs).implode()))
         targets = (
-            run.links.filter(pl.col("connector") == connector)
+            links_c.filter(pl.col("connector") == connector)
+            .unique(MV_ID, keep="first", maintain_order=True)
             .select(pl.col(MV_ID).alias("key"), pl.coalesce(pl.col(ANCHOR), pl.col(DN)).alias("value"))
             .drop_nulls("value")
         )
@@ -1092,20 +1122,25 @@ def _export_flow(
     attributes = list(resolution.attributes)
     if cs is not None:
         present = [a for a in attributes if a in cs.columns]
-        current_frame = cs.select(
+        current_frame = cs.join(resolved.select(ANCHOR).drop_nulls(), on=ANCHOR, how="semi").select(
             ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
         )
         resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
-    memory = run.memory.filter(pl.col("connector") == connector).join(
-        resolved.select(MV_ID), on=MV_ID, how="semi"
-    )
+    memory = run.memory_view.join(resolved.select(MV_ID), on=MV_ID, how="semi")
     if memory.height:
         wide = memory.pivot(on="attribute", index=MV_ID, values="value")
         wide = wide.rename({c: "\x00mem" + c for c in wide.columns if c != MV_ID})
         resolved = resolved.join(wide, on=MV_ID, how="left", maintain_order="left")
     is_add = pl.col(ANCHOR).is_null()
-    parts: list[pl.DataFrame] = []
-    for attribute in attributes:
+    # One parallel pass computes every attribute's JSON and change flag; the per-attribute filters
+    # below then only pick rows.
+    computed: list[pl.Expr] = [
+        pl.col(MV_ID),
+        pl.col(ANCHOR),
+        pl.col("__ldn").alias(DN),
+        is_add.alias("__add"),
+    ]
+    for i, attribute in enumerate(attributes):
         desired = json_expr(pl.col(attribute), resolved.schema[attribute])
         current_parts = [
             pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
@@ -1114,17 +1149,25 @@ def _export_flow(
         code = pl.col(attribute + CODE)
         keep = (code % 4 != KIND_IGNORE).fill_null(True)
         change = pl.when(is_add).then(desired.is_not_null()).otherwise(desired.ne_missing(current))
-        parts.append(
-            resolved.filter(keep & change).select(
-                MV_ID,
-                ANCHOR,
-                pl.col("__ldn").alias(DN),
-                pl.when(is_add).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op"),
-                pl.lit(attribute).alias("attribute"),
-                pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias("old_value"),
-                desired.alias("new_value"),
-            )
+        computed += [
+            (keep & change).alias(f"__c{i}"),
+            desired.alias(f"__n{i}"),
+            pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias(f"__o{i}"),
+        ]
+    diffs = resolved.select(computed)
+    op = pl.when(pl.col("__add")).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op")
+    parts: list[pl.DataFrame] = [
+        diffs.filter(pl.col(f"__c{i}")).select(
+            MV_ID,
+            ANCHOR,
+            DN,
+            op,
+            pl.lit(attribute).alias("attribute"),
+            pl.col(f"__o{i}").alias("old_value"),
+            pl.col(f"__n{i}").alias("new_value"),
         )
+        for i, attribute in enumerate(attributes)
+    ]
     if not parts:
         return
     out = pl.concat(parts).with_columns(
@@ -1156,7 +1199,6 @@ def _result(run: _Run) -> SyncResult:
     state = SyncState(
         connector_spaces=spaces,
         metaverse=dict(run.mv),
-        provenance=run.prov,
         links=links,
         export_memory=run.memory,
         reference_index=run.ref_index,

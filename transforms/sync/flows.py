@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from polars._typing import PolarsDataType
 
 from transforms.rules.model import AttributeFlow, FlowType, MergeType, SyncRule, SyncRuleError
 
@@ -162,11 +163,27 @@ def resolve(
                 )
     evaluated = frame.select(pl.col(key), *stage1) if stage1 else frame.select(pl.col(key))
     errors = _errors(evaluated, key, error_columns)
-    # Stage 2: per attribute, the precedence chain.
-    stage2: list[pl.Expr] = []
+    # Stage 2: what each contribution says (value, AuthoritativeNull, IgnoreThisFlow, nothing), as
+    # columns, so that the precedence chains below stay small expressions.
+    schema1 = evaluated.schema
+    kinds = [
+        _kind(prefix, schema1[prefix + "v"]).alias(prefix + "k")
+        for parts in contributions.values()
+        for _, prefix, _ in parts
+    ]
+    evaluated = evaluated.with_columns(kinds) if kinds else evaluated
+    # Stage 3: the deciding code per attribute (and merged values); stage 4: the winning values.
+    stage3: list[pl.Expr] = [pl.col(key)]
+    stage4: list[pl.Expr] = []
     for attribute, parts in contributions.items():
-        stage2.extend(_chain(attribute, parts, evaluated.schema, merge_types[attribute]))
-    resolved = evaluated.select(pl.col(key), *stage2)
+        codes, values = _chain(attribute, parts, schema1, merge_types[attribute])
+        stage3.extend(codes)
+        stage4.extend(values)
+    stage3.extend(pl.col(f"{p}v") for parts in contributions.values() for _, p, _ in parts)
+    coded = evaluated.select(stage3)
+    resolved = coded.select(
+        pl.col(key), *stage4, *[pl.col(c) for c in coded.columns if c.endswith((CODE, RANKS))]
+    )
     return Resolution(resolved, tuple(contributions), merge_types, errors)
 
 
@@ -182,17 +199,18 @@ def _errors(evaluated: pl.DataFrame, key: str, columns: Sequence[tuple[BoundRule
     return pl.concat(frames)
 
 
-def common_dtype(dtypes: Sequence[pl.DataType]) -> pl.DataType:
+def common_dtype(dtypes: Sequence[PolarsDataType]) -> pl.DataType:
     real = [d for d in dtypes if d != pl.Null]
     if not real:
         return pl.String()
     if any(isinstance(d, pl.List) for d in real):
         lists = [d for d in real if isinstance(d, pl.List)]
         return lists[0]
-    return real[0]
+    first = real[0]
+    return first() if isinstance(first, type) else first
 
 
-def _kind(prefix: str, dtype: pl.DataType) -> pl.Expr:
+def _kind(prefix: str, dtype: PolarsDataType) -> pl.Expr:
     value = pl.col(prefix + "v")
     flag = pl.col(prefix + "f")
     present = value.is_not_null()
@@ -211,38 +229,36 @@ def _kind(prefix: str, dtype: pl.DataType) -> pl.Expr:
 def _chain(
     attribute: str,
     parts: Sequence[tuple[BoundRule, str, AttributeFlow]],
-    schema: Mapping[str, pl.DataType],
+    schema: Mapping[str, PolarsDataType],
     merge: MergeType,
-) -> list[pl.Expr]:
+) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """(code and merged-value expressions over kind columns, winning-value expressions over codes)."""
     dtypes = [schema[p + "v"] for _, p, _ in parts]
     target = common_dtype(dtypes)
     if merge is not MergeType.UPDATE:
-        return _merge_chain(attribute, parts, dtypes, target, merge)
-    kinds = [(b.rank, _kind(p, d), p) for (b, p, _), d in zip(parts, dtypes, strict=True)]
+        return _merge_chain(attribute, parts, dtypes, target, merge), [pl.col(attribute)]
+    kinds = [(b.rank, pl.col(p + "k"), p) for b, p, _ in parts]
     decided = [
         pl.when(k.is_in([KIND_VALUE, KIND_AUTHORITATIVE_NULL])).then(k + rank * 4) for rank, k, _ in kinds
     ]
     ignored = [pl.when(k == KIND_IGNORE).then(k + rank * 4 + IGNORE_OFFSET) for rank, k, _ in kinds]
-    code = (
-        pl.coalesce([*decided, *ignored])
-        if len(kinds) > 1
-        else pl.coalesce([*decided, *ignored, pl.lit(None)])
-    )
+    code = pl.coalesce([*decided, *ignored, pl.lit(None, dtype=pl.Int64)])
+    coded = pl.col(attribute + CODE)
     value: Any = pl
     for rank, _, p in kinds:
         cast = pl.col(p + "v") if schema[p + "v"] == target else pl.col(p + "v").cast(target, strict=False)
-        value = value.when(code == rank * 4 + KIND_VALUE).then(cast)
-    return [
-        value.otherwise(pl.lit(None, dtype=target)).alias(attribute),
-        code.cast(pl.Int64).alias(attribute + CODE),
-    ]
+        value = value.when(coded == rank * 4 + KIND_VALUE).then(cast)
+    return (
+        [code.cast(pl.Int64).alias(attribute + CODE)],
+        [value.otherwise(pl.lit(None, dtype=target)).alias(attribute)],
+    )
 
 
 def _merge_chain(
     attribute: str,
     parts: Sequence[tuple[BoundRule, str, AttributeFlow]],
-    dtypes: Sequence[pl.DataType],
-    target: pl.DataType,
+    dtypes: Sequence[PolarsDataType],
+    target: PolarsDataType,
     merge: MergeType,
 ) -> list[pl.Expr]:
     list_type = target if isinstance(target, pl.List) else pl.List(target)
@@ -252,7 +268,7 @@ def _merge_chain(
     ranks: list[pl.Expr] = []
     codes: list[pl.Expr] = []
     for (bound, prefix, _), dtype in zip(parts, dtypes, strict=True):
-        kind = _kind(prefix, dtype)
+        kind = pl.col(prefix + "k")
         include = (kind == KIND_VALUE) & ~blocked
         value = pl.col(prefix + "v")
         as_list = value if isinstance(dtype, pl.List) else pl.concat_list(value)

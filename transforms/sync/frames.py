@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from transforms.schema import ANCHOR, DN, OBJECT_TYPE, PENDING, PENDING_NONE
+from transforms.schema import DN, OBJECT_TYPE, PENDING, PENDING_NONE
 
 
 def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -38,7 +38,3 @@ def concat(frames: Iterable[pl.DataFrame], schema: Mapping[str, pl.DataType]) ->
 def ids_frame(ids: Iterable[str] | pl.Series, name: str) -> pl.DataFrame:
     series = ids if isinstance(ids, pl.Series) else pl.Series(name, list(ids), dtype=pl.String)
     return pl.DataFrame({name: series.cast(pl.String)}).unique(maintain_order=True)
-
-
-def anchors_of(frame: pl.DataFrame) -> pl.Series:
-    return frame.get_column(ANCHOR)

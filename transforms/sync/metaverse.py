@@ -34,6 +34,10 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
         for attribute in part.attributes:
             sources.setdefault(attribute, []).append(i)
             merges[attribute] = part.merge_types[attribute]
+    if len(partials) > 1:
+        fast = _disjoint(partials, ids, merges)
+        if fast is not None:
+            return fast, merges
     out = ids
     for i, part in enumerate(partials):
         single = [a for a in part.attributes if sources[a] == [i]]
@@ -74,50 +78,105 @@ def combine(partials: Sequence[Resolution], ids: pl.DataFrame) -> tuple[pl.DataF
     return out, merges
 
 
-def final_values(combined: pl.DataFrame, old: pl.DataFrame, attributes: Sequence[str]) -> pl.DataFrame:
-    """Apply IgnoreThisFlow (keep the old value) and drop the code columns."""
-    prefixed = old.select(MV_ID, *[pl.col(a).alias("\x00old" + a) for a in attributes if a in old.columns])
+def _disjoint(
+    partials: Sequence[Resolution], ids: pl.DataFrame, merges: Mapping[str, MergeType]
+) -> pl.DataFrame | None:
+    """When no id appears in two partials (the usual case: one object type per metaverse object and
+    connector), combining is a vertical concatenation; None when ids overlap."""
+    stacked_ids = pl.concat([p.frame.select(MV_ID) for p in partials])
+    if stacked_ids.get_column(MV_ID).n_unique() != stacked_ids.height:
+        return None
+    frames = []
+    for part in partials:
+        cols = [MV_ID]
+        for a in part.attributes:
+            cols += [a, a + CODE] + ([a + RANKS] if merges[a] is not MergeType.UPDATE else [])
+        frames.append(part.frame.select(cols))
+    try:
+        stacked = pl.concat(frames, how="diagonal_relaxed")
+    except pl.exceptions.PolarsError:
+        return None
+    return ids.join(stacked, on=MV_ID, how="left", maintain_order="left")
+
+
+PROVENANCE_PREFIX = "_by."
+LABEL_SEPARATOR = "\x1f"
+
+
+def final_values(
+    combined: pl.DataFrame,
+    old: pl.DataFrame,
+    attributes: Sequence[str],
+    merges: Mapping[str, MergeType],
+    labels: Mapping[int, str],
+) -> pl.DataFrame:
+    """Metaverse values and their provenance columns from the resolved codes.
+
+    IgnoreThisFlow keeps the old value (and its provenance). The provenance of attribute ``a`` is
+    column ``_by.a``: the ``connector<US>rule`` label of the winning contribution (Categorical), or the
+    list of contributing labels for a merged attribute.
+    """
+    keep = [c for a in attributes for c in (a, PROVENANCE_PREFIX + a) if c in old.columns]
+    prefixed = old.select(MV_ID, *[pl.col(c).alias("\x00old" + c) for c in keep])
     joined = combined.join(prefixed, on=MV_ID, how="left", maintain_order="left")
+    ranks = list(labels)
+    names = [labels[r] for r in ranks]
     exprs = [pl.col(MV_ID)]
     for a in attributes:
         code = pl.col(a + CODE)
+        ignored = (code % 4) == KIND_IGNORE
         if "\x00old" + a in joined.columns:
             dtype = common_dtype([joined.schema[a], joined.schema["\x00old" + a]])
             value = (
-                pl.when((code % 4) == KIND_IGNORE)
+                pl.when(ignored)
                 .then(pl.col("\x00old" + a).cast(dtype, strict=False))
                 .otherwise(pl.col(a).cast(dtype, strict=False))
             )
         else:
-            value = pl.when((code % 4) == KIND_IGNORE).then(pl.lit(None)).otherwise(pl.col(a))
+            value = pl.when(ignored).then(pl.lit(None)).otherwise(pl.col(a))
         exprs.append(value.alias(a))
+        if merges[a] is MergeType.UPDATE:
+            won = ((code % 4) == KIND_VALUE) & (code < IGNORE_OFFSET) & pl.col(a).is_not_null()
+            label = (
+                (code // 4)
+                .replace_strict(ranks, names, default=None, return_dtype=pl.String)
+                .cast(pl.Categorical())
+            )
+            by: pl.Expr = pl.when(won).then(label)
+            kind: pl.DataType = pl.Categorical()
+        else:
+            label_list = pl.col(a + RANKS).list.eval(
+                pl.element().replace_strict(ranks, names, default=None, return_dtype=pl.String)
+            )
+            by = pl.when(pl.col(a).is_not_null()).then(label_list.cast(pl.List(pl.Categorical())))
+            kind = pl.List(pl.Categorical())
+        old_by = "\x00old" + PROVENANCE_PREFIX + a
+        if old_by in joined.columns:
+            by = pl.when(ignored).then(pl.col(old_by).cast(kind, strict=False)).otherwise(by)
+        exprs.append(by.alias(PROVENANCE_PREFIX + a))
     return joined.select(exprs)
 
 
-def provenance(
-    combined: pl.DataFrame, merges: Mapping[str, MergeType], rank_owner: pl.DataFrame
-) -> pl.DataFrame:
-    """Provenance rows: the winning rule of each valued attribute, every contributor of a merged one.
-
-    ``rank_owner`` maps ``rank`` -> ``rule``, ``connector``.
-    """
+def provenance_frame(metaverse: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """The long provenance frame (PROVENANCE_SCHEMA) from the metaverse's ``_by.*`` columns."""
     frames: list[pl.DataFrame] = []
-    for attribute, merge in merges.items():
-        code = pl.col(attribute + CODE)
-        if merge is MergeType.UPDATE:
-            part = combined.filter(
-                ((code % 4) == KIND_VALUE) & (code < IGNORE_OFFSET) & pl.col(attribute).is_not_null()
-            ).select(MV_ID, (code // 4).alias("rank"))
-        else:
-            part = (
-                combined.filter(pl.col(attribute).is_not_null())
-                .select(MV_ID, pl.col(attribute + RANKS).alias("rank"))
-                .explode("rank")
-                .drop_nulls("rank")
-                .unique(maintain_order=True)
+    for mv_type in sorted(metaverse):
+        frame = metaverse[mv_type]
+        for column in frame.columns:
+            if not column.startswith(PROVENANCE_PREFIX):
+                continue
+            part = frame.select(MV_ID, pl.col(column).alias("label"))
+            if isinstance(part.schema["label"], pl.List):
+                part = part.explode("label")
+            part = part.drop_nulls("label").with_columns(
+                pl.col("label").cast(pl.String).str.split(LABEL_SEPARATOR)
             )
-        frames.append(part.with_columns(pl.lit(attribute).alias("attribute")))
-    if not frames:
-        return pl.DataFrame(schema=PROVENANCE_SCHEMA)
-    long = pl.concat(frames).join(rank_owner, on="rank", how="inner", maintain_order="left")
-    return concat([long], PROVENANCE_SCHEMA)
+            frames.append(
+                part.select(
+                    MV_ID,
+                    pl.lit(column[len(PROVENANCE_PREFIX) :]).alias("attribute"),
+                    pl.col("label").list.get(0).alias("connector"),
+                    pl.col("label").list.get(1).alias("rule"),
+                )
+            )
+    return concat(frames, PROVENANCE_SCHEMA)

@@ -35,11 +35,13 @@ LINKS_SCHEMA: Final[dict[str, pl.DataType]] = {
 
 # The provenance of each metaverse value: which rule of which connector contributed it. A merged
 # attribute has one row per contributing rule.
+# ``attribute``, ``connector`` and ``rule`` are Categorical: the frame has one row per metaverse value
+# (tens of millions at a million users) and those columns repeat a few hundred names.
 PROVENANCE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "_mv_id": pl.String(),
-    "attribute": pl.String(),
-    "connector": pl.String(),
-    "rule": pl.String(),
+    "attribute": pl.Categorical(),
+    "connector": pl.Categorical(),
+    "rule": pl.Categorical(),
 }
 
 # Export memory: values exported to a target (JSON text, as in pending exports) and not yet
@@ -51,7 +53,7 @@ EXPORT_MEMORY_SCHEMA: Final[dict[str, pl.DataType]] = {
     "value": pl.String(),
 }
 
-# Reference values of connector-space objects (DNs, lower-cased): lets a delta sync find the objects
+# Reference values of connector-space objects (DNs as written): lets a delta sync find the objects
 # whose references resolve or break when a referenced object is joined or disjoined.
 REFERENCE_INDEX_SCHEMA: Final[dict[str, pl.DataType]] = {
     "connector": pl.String(),
@@ -80,7 +82,6 @@ COUNTERS_SCHEMA: Final[dict[str, pl.DataType]] = {
 ERROR_FUNCTION_TRIGGERED: Final = "sync-rule-error-function-triggered"
 ERROR_AMBIGUOUS_JOIN: Final = "ambiguous-join"
 ERROR_MULTIPLE_JOINING_RULES: Final = "multiple-joining-rules"
-ERROR_FLOW: Final = "sync-rule-flow-error"
 
 # DN-valued attributes: resolved to metaverse ids inbound and to target anchors/DNs outbound.
 DEFAULT_REFERENCE_ATTRIBUTES: Final = frozenset(

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from transforms.schema import PENDING_EXPORT_SCHEMA
+from transforms.sync.metaverse import provenance_frame
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
-    PROVENANCE_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
     SYNC_ERRORS_SCHEMA,
     empty,
@@ -26,17 +26,27 @@ class SyncState:
     """Everything the sync reads and writes.
 
     ``connector_spaces``: connector -> connector-space object type -> wide frame (imported image).
-    ``metaverse``: metaverse object type -> wide frame keyed by ``_mv_id``.
-    ``provenance`` (PROVENANCE_SCHEMA), ``links`` (LINKS_SCHEMA), ``export_memory``
-    (EXPORT_MEMORY_SCHEMA), ``reference_index`` (REFERENCE_INDEX_SCHEMA).
+    ``metaverse``: metaverse object type -> wide frame keyed by ``_mv_id``; beside each attribute
+    ``a`` it holds ``_by.a``, the provenance of the value (``connector<US>rule`` label, Categorical;
+    a list of labels for merged attributes). ``provenance`` unfolds those into the long frame
+    (PROVENANCE_SCHEMA). ``links`` (LINKS_SCHEMA), ``export_memory`` (EXPORT_MEMORY_SCHEMA),
+    ``reference_index`` (REFERENCE_INDEX_SCHEMA).
+
+    Provenance lives in the metaverse rows, not in a separate long table, because a delta sync
+    replaces whole metaverse rows anyway: a long table (one row per value, tens of millions at a
+    million users) would cost a full anti-join on every delta.
     """
 
     connector_spaces: ConnectorSpaces = field(default_factory=dict)
     metaverse: Mapping[str, pl.DataFrame] = field(default_factory=dict)
-    provenance: pl.DataFrame = field(default_factory=lambda: empty(PROVENANCE_SCHEMA))
     links: pl.DataFrame = field(default_factory=lambda: empty(LINKS_SCHEMA))
     export_memory: pl.DataFrame = field(default_factory=lambda: empty(EXPORT_MEMORY_SCHEMA))
     reference_index: pl.DataFrame = field(default_factory=lambda: empty(REFERENCE_INDEX_SCHEMA))
+
+    @property
+    def provenance(self) -> pl.DataFrame:
+        """One row per metaverse value and contributing rule: ``_mv_id, attribute, connector, rule``."""
+        return provenance_frame(self.metaverse)
 
 
 @dataclass(frozen=True)

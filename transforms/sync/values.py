@@ -45,23 +45,37 @@ def _wrapped_json(column: pl.Expr) -> pl.Expr:
 def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, lower: bool) -> pl.DataFrame:
     """Replace reference values in ``column`` by ``mapping`` (``key`` -> ``value``); drop unresolved.
 
-    ``lower`` compares lower-cased keys (DNs). Single-valued columns become null when unresolved;
-    multi-valued ones keep the resolved values, sorted.
+    ``lower`` makes keys (DNs) compare case-insensitively: values are first matched as they are (AD
+    writes linked values in the referenced object's own casing, so nearly all match) and only the
+    misses are lower-cased and matched again. Single-valued columns become null when unresolved;
+    multi-valued ones keep the resolved values in source order.
     """
     dtype = frame.schema[column]
+    idx = "__row"
+    values = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(idx), pl.col(column).cast(dtype))
     if isinstance(dtype, pl.List):
-        idx = "__row"
-        exploded = (
-            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(idx), pl.col(column))
-            .explode(column)
-            .drop_nulls(column)
-        )
-        key = pl.col(column).cast(pl.String)
-        exploded = exploded.with_columns((key.str.to_lowercase() if lower else key).alias("key"))
-        resolved = (
-            exploded.join(mapping, on="key", how="inner", maintain_order="left")
-            .group_by(idx, maintain_order=True)
-            .agg(pl.col("value").unique().sort().alias(column))
+        values = values.explode(column)
+    values = values.drop_nulls(column).with_columns(pl.col(column).cast(pl.String))
+    raw = mapping.select(pl.col("key"), pl.col("value"))  # keys are unique (the caller's promise)
+    matched = values.join(raw, left_on=column, right_on="key", how="left", maintain_order="left")
+    if lower:
+        missing = matched.filter(pl.col("value").is_null())
+        if missing.height:
+            folded = raw.select(pl.col("key").str.to_lowercase(), pl.col("value")).unique(
+                "key", keep="first", maintain_order=True
+            )
+            retried = (
+                missing.drop("value")
+                .with_columns(pl.col(column).str.to_lowercase().alias("__key"))
+                .join(folded, left_on="__key", right_on="key", how="left", maintain_order="left")
+                .drop("__key")
+            )
+            matched = pl.concat([matched.filter(pl.col("value").is_not_null()), retried])
+    matched = matched.drop_nulls("value")
+    if isinstance(dtype, pl.List):
+        # Values keep the order of the source list (deterministic); duplicates are dropped in order.
+        resolved = matched.group_by(idx, maintain_order=True).agg(
+            pl.col("value").unique(maintain_order=True).alias(column)
         )
         out = (
             frame.drop(column)
@@ -70,13 +84,17 @@ def map_references(frame: pl.DataFrame, column: str, mapping: pl.DataFrame, *, l
             .drop(idx)
             .with_columns(pl.col(column).fill_null(pl.lit([], dtype=pl.List(pl.String))))
         )
-        return out.select(frame.columns)
-    key = pl.col(column).cast(pl.String)
-    keyed = frame.with_columns((key.str.to_lowercase() if lower else key).alias("__key"))
-    out = keyed.join(
-        mapping.rename({"key": "__key", "value": "__value"}), on="__key", how="left", maintain_order="left"
-    )
-    return out.with_columns(pl.col("__value").alias(column)).select(frame.columns)
+    else:
+        resolved = matched.unique(idx, keep="first", maintain_order=True).select(
+            idx, pl.col("value").alias(column)
+        )
+        out = (
+            frame.drop(column)
+            .with_row_index(idx)
+            .join(resolved, on=idx, how="left", maintain_order="left")
+            .drop(idx)
+        )
+    return out.select(frame.columns)
 
 
 def decode_json_expr(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
