@@ -72,7 +72,6 @@ def load_sync_state(store: Store) -> SyncState:
     return SyncState(
         connector_spaces=spaces,
         metaverse=metaverse,
-        provenance=_typed(store.read_table("mv_provenance"), PROVENANCE_SCHEMA),
         links=_typed(store.read_table("links"), LINKS_SCHEMA),
         export_memory=_typed(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
         reference_index=_typed(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),

@@ -96,7 +96,9 @@ def check_attributes(conditions: Sequence[Condition], schemas: Sequence[Mapping[
         hints = []
         for condition in unknown:
             lower = condition.attribute.lower()
-            close = sorted(k for k in known if k.lower() == lower or lower in k.lower())[:3]
+            # Engine columns (``_by.*`` provenance, ``_anchor``...) are not attributes to suggest.
+            names_ = [k for k in known if not k.startswith("_")]
+            close = sorted(k for k in names_ if k.lower() == lower or lower in k.lower())[:3]
             if close:
                 hints.append(f"{condition.attribute}: did you mean {', '.join(close)}?")
         raise ConditionError(

@@ -39,8 +39,10 @@ def attribute_values(row: pl.DataFrame) -> pl.DataFrame:
 
 def contributors(provenance: pl.DataFrame, mv_id: str) -> pl.DataFrame:
     """``attribute``, ``connector``, ``rule`` of one object; a merged attribute lists every contributor."""
+    # The engine keeps provenance labels Categorical; reports speak plain strings.
     return (
         provenance.filter(pl.col(MV_ID) == mv_id)
+        .with_columns(pl.col("attribute", "connector", "rule").cast(pl.String))
         .group_by("attribute")
         .agg(
             pl.col("connector").unique(maintain_order=True).str.join(", "),
