@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,14 @@ from flows.store import Store
 
 Policy = Literal["delta", "initial"]
 IMPORT_ORDER = {"ad": 0, "ldif": 0, "aad": 1}
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The run's logger inside Prefect; a plain one when a task's ``.fn`` runs outside a flow (tests)."""
+    try:
+        return get_run_logger()
+    except Exception:
+        return logging.getLogger("forestsync.cycle")
 
 
 def _flow_run_id() -> str | None:
@@ -81,7 +90,7 @@ def import_task(
     ``snapshot`` replays an LDIF snapshot into the connector's space instead of reading the directory.
     """
     config = load_config(config_path)
-    logger = get_run_logger()
+    logger = _logger()
     connector_config = config.connector(connector)
     scope = connector_scope_hash(config, connector)
     with Store(config.resolve(config.store)) as store:
@@ -126,11 +135,11 @@ def sync_task(config_path: str | None, cycle_id: str, mode: Literal["full", "del
     digest = rule_set_hash(folders, config.rule_options)
     with Store(config.resolve(config.store)) as store:
         if mode == "delta" and store.get_setting(RULE_HASH_SETTING) != digest:
-            get_run_logger().info("the rule set changed since the last sync: running a full sync")
+            _logger().info("the rule set changed since the last sync: running a full sync")
             mode = "full"
         overrides = store.get_setting(OVERRIDES_SETTING) or {}
         if mode == "delta" and any(o.get("full_sync") for o in overrides.values()):
-            get_run_logger().info("a full sync was required (connector override)")
+            _logger().info("a full sync was required (connector override)")
             mode = "full"
         steps = synchronize(store, config, rules, cycle_id=cycle_id, mode=mode, flow_run_id=_flow_run_id())
         store.set_setting(RULE_HASH_SETTING, digest)
@@ -158,7 +167,7 @@ def export_task(
             preview_dir=config.resolve(config.store).parent,
             flow_run_id=_flow_run_id(),
         )
-    logger = get_run_logger()
+    logger = _logger()
     if step["status"] == "stopped-deletion-threshold-exceeded":
         logger.warning(step["message"])
     else:
@@ -210,7 +219,7 @@ def purge_task(config_path: str | None, days: int) -> int:
     """The end of every cycle: run history older than the retention goes (spec 1.6: 7 days by default)."""
     purged = purge_run_history(config_path, days)
     if purged:
-        get_run_logger().info("run history: purged %d runs older than %d days", purged, days)
+        _logger().info("run history: purged %d runs older than %d days", purged, days)
     return purged
 
 
