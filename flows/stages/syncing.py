@@ -72,6 +72,8 @@ def load_sync_state(store: Store) -> SyncState:
     return SyncState(
         connector_spaces=spaces,
         metaverse=metaverse,
+        # Provenance travels with the metaverse rows (``_by.<attribute>`` columns); the long
+        # ``mv_provenance`` table is written for lineage queries, not read back.
         links=_typed(store.read_table("links"), LINKS_SCHEMA),
         export_memory=_typed(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
         reference_index=_typed(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),
