@@ -246,3 +246,26 @@ def test_samba_forest_reaches_the_tenant(
     assert step(steps, "corp", "Full Import")["counters"]["stage-add"] >= 5
     upns = {u.get("userPrincipalName") for u in tenant_users(tenant).values()}
     assert {f"{n}@corp.example.com" for n in names} <= upns
+
+
+def test_override_and_scope_change_make_the_next_import_full(
+    lab: tuple[Forest, Path, Path], tmp_path: Path
+) -> None:
+    """An LDIF snapshot aside, a connector override or a changed attribute list turns a delta import full."""
+    from flows.cycle import set_override
+
+    _, _, config = lab
+    run_cycle(config, policy="initial")
+    # The Entra connector has a watermark now: a delta cycle imports it by delta.
+    assert import_task.fn(str(config), "aad", "c1", False)["profile"] == "Delta Import"
+    with Store(tmp_path / "state.duckdb") as store:
+        set_override(store, "aad", full_import=True)
+    assert import_task.fn(str(config), "aad", "c2", False)["profile"] == "Full Import"
+    assert (
+        import_task.fn(str(config), "aad", "c3", False)["profile"] == "Delta Import"
+    )  # the override is used up
+    text = config.read_text().replace(
+        "    extension_app_id:", "    object_types: [user, group]\n    extension_app_id:"
+    )
+    config.write_text(text, encoding="utf-8")
+    assert import_task.fn(str(config), "aad", "c4", False)["profile"] == "Full Import"
