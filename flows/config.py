@@ -109,6 +109,10 @@ class AadConnectorConfig(ConnectorBase):
     block_soft_match: bool = False
     block_cloud_object_takeover_through_hard_match: bool = False
     soft_match_on_upn: bool = True
+    # The tenant's write budget per app (Graph identity limits: 3,000 writes per 150 s); the connector
+    # paces itself to it. Only a private endpoint with another budget (the emulator) needs a change.
+    write_budget: Annotated[int, Field(ge=1)] = 3000
+    write_window_s: Annotated[float, Field(gt=0)] = 150.0
 
     _check_client_secret = field_validator("client_secret")(_secret_reference)
     _check_certificate_password = field_validator("certificate_password")(_secret_reference)

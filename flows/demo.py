@@ -63,7 +63,7 @@ def demo(
     tenant = start(state_file=out / "tenant.json", throttle=throttle, seed=7, verified_domains=domains)
     try:
         os.environ[SECRET_ENV] = tenant.client_secret
-        config = _write_config(out, ldif, tenant)
+        config = _write_config(out, ldif, tenant, throttle.writes, throttle.window_s)
         console.print(f"Graph {tenant.base_url}  tenant {tenant.tenant_id}  config {config}")
         console.print(f"write budget {throttle.writes_per_s:,.0f} writes/s ({budget_scale:g}x Graph's)")
 
@@ -87,7 +87,7 @@ def demo(
         tenant.stop()
 
 
-def _write_config(out: Path, ldif: Path, tenant: Any) -> Path:
+def _write_config(out: Path, ldif: Path, tenant: Any, writes: int, window_s: float) -> Path:
     config = out / "demo.yaml"
     config.write_text(
         f"""# Written by `forestsync demo`: a generated forest synced into the emulated tenant.
@@ -107,6 +107,8 @@ connectors:
     graph_url: {tenant.base_url}
     ca_file: {tenant.ca_cert_path}
     extension_app_id: {tenant.client_id}
+    write_budget: {writes}          # the demo tenant's budget ({writes:,} writes per {window_s:g} s)
+    write_window_s: {window_s}
 """,
         encoding="utf-8",
     )

@@ -231,6 +231,8 @@ class AadSettings:
             block_soft_match=config.block_soft_match,
             block_cloud_object_takeover_through_hard_match=config.block_cloud_object_takeover_through_hard_match,
             soft_match_on_upn=config.soft_match_on_upn,
+            write_budget=config.write_budget,
+            write_window_s=config.write_window_s,
         )
 
 

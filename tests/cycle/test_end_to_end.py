@@ -58,6 +58,7 @@ connectors:
     graph_url: {emu.base_url}
     ca_file: {emu.ca_cert_path}
     extension_app_id: {emu.client_id}
+    write_budget: 300000
 {extra}
 """,
         encoding="utf-8",
