@@ -68,15 +68,20 @@ def connector_scope_hash(config: Config, connector: str) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-def set_override(store: Store, connector: str, *, full_import: bool = False, full_sync: bool = False) -> None:
-    """Record that the next cycle must run a full import and/or full sync (Set-ADSyncSchedulerConnectorOverride)."""
+def set_override_value(store: Store, connector: str, key: str, value: bool) -> None:
     overrides = dict(store.get_setting(OVERRIDES_SETTING) or {})
-    current = overrides.get(connector, {})
-    overrides[connector] = {
-        "full_import": bool(current.get("full_import")) or full_import,
-        "full_sync": bool(current.get("full_sync")) or full_sync,
-    }
+    overrides.setdefault(connector, {})[key] = value
     store.set_setting(OVERRIDES_SETTING, overrides)
+
+
+def set_override(store: Store, connector: str, *, full_import: bool = False, full_sync: bool = False) -> None:
+    """Record that the next cycle must run a full import and/or full sync (Set-ADSyncSchedulerConnectorOverride).
+
+    Asking again never cancels an earlier request; the cycle clears a flag once it ran the full step.
+    """
+    for key, wanted in (("full_import", full_import), ("full_sync", full_sync)):
+        if wanted:
+            set_override_value(store, connector, key, True)
 
 
 @task(task_run_name="import {connector}", retries=0)
@@ -115,12 +120,6 @@ def import_task(
                 set_override_value(store, connector, "full_import", False)
     logger.info("%s %s: %s %s", connector, step["profile"], step["status"], step["counters"])
     return step
-
-
-def set_override_value(store: Store, connector: str, key: str, value: bool) -> None:
-    overrides = dict(store.get_setting(OVERRIDES_SETTING) or {})
-    overrides.setdefault(connector, {})[key] = value
-    store.set_setting(OVERRIDES_SETTING, overrides)
 
 
 RULE_HASH_SETTING = "rule_set_hash"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -13,8 +12,6 @@ from flows.connectors.base import Connector, ImportBatch, ImportResult
 from flows.errors import ForestsyncError
 from flows.store import Store
 from transforms.sync.staging import STAGE_COUNTERS, stage_delta_import, stage_full_import
-
-log = logging.getLogger("forestsync.import")
 
 PROFILE_FULL = "Full Import"
 PROFILE_DELTA = "Delta Import"

@@ -9,7 +9,7 @@ import pytest
 
 from flows.config import parse_config
 from flows.store import Store
-from tests.ops.conftest import RULES
+from tests.lab import RULES
 
 
 def _store_with_an_old_run(tmp_path: Path) -> Path:

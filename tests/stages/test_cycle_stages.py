@@ -9,59 +9,20 @@ import pytest
 
 from emulator.forest import generate_forest
 from emulator.ldif import write_ldif
-from flows.config import Config, parse_config
+from flows.config import Config
 from flows.connectors.factory import build_connector
 from flows.rulesets import load_rule_set
 from flows.stages.exporting import STATUS_STAGING, STATUS_THRESHOLD, export_connector
 from flows.stages.importing import import_connector_space
 from flows.stages.syncing import load_sync_state, synchronize, with_read_attributes
 from flows.store import Store
+from tests.lab import RULES, StandInTarget, generated_ldif, lab_config
 from transforms.rules import SyncRule
-from transforms.schema import EXPORT_RESULT_SCHEMA
-
-RULES = Path(__file__).parents[2] / "rules"
 
 
 @pytest.fixture(scope="module")
 def rules() -> tuple[SyncRule, ...]:
     return load_rule_set([RULES], {"user_matching": "objects-once"})
-
-
-def _config(tmp_path: Path, ldif: Path) -> Config:
-    text = f"""
-store: {tmp_path / "state.duckdb"}
-rules: [{RULES}]
-connectors:
-  - name: lab
-    kind: ldif
-    path: {ldif}
-    forest: corp.example.com
-"""
-    return parse_config(text, str(tmp_path / "forestsync.yaml"))
-
-
-class RecordingConnector:
-    """A target that accepts every export and assigns anchors; stands in for Entra ID in stage tests."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.plans: list[pl.DataFrame] = []
-
-    def object_types(self) -> list[str]:
-        return ["user"]
-
-    def export(self, plan: pl.DataFrame) -> pl.DataFrame:
-        self.plans.append(plan)
-        objects = plan.select("connector", "_mv_id", "_anchor", "op").unique(
-            ["connector", "_mv_id"], maintain_order=True
-        )
-        return objects.with_columns(
-            pl.coalesce("_anchor", pl.concat_str(pl.lit("id-"), pl.col("_mv_id"))).alias("_anchor"),
-            pl.lit("success").alias("status"),
-            pl.lit(None, pl.String).alias("error_type"),
-            pl.lit(False).alias("transient"),
-            pl.lit(None, pl.String).alias("message"),
-        ).select(list(EXPORT_RESULT_SCHEMA))
 
 
 def test_import_then_sync_projects_the_forest_and_persists_the_state(
@@ -71,7 +32,7 @@ def test_import_then_sync_projects_the_forest_and_persists_the_state(
     forest = generate_forest(200, 20, 1, seed=3)
     ldif = tmp_path / "forest.ldif"
     write_ldif(forest, ldif)
-    config = _config(tmp_path, ldif)
+    _, config = lab_config(tmp_path, ldif, with_aad=False)
     with Store(config.store) as store:
         step = import_connector_space(
             store, build_connector(config.connector("lab"), config), cycle_id="c1", full=True
@@ -107,24 +68,7 @@ def test_missing_binary_attribute_reaches_the_rules_as_a_typed_null() -> None:
 
 
 def _synced_store(tmp_path: Path, rules: tuple[SyncRule, ...]) -> tuple[Config, Store]:
-    forest = generate_forest(60, 6, 1, seed=5)
-    ldif = tmp_path / "forest.ldif"
-    write_ldif(forest, ldif)
-    text = f"""
-store: {tmp_path / "state.duckdb"}
-rules: [{RULES}]
-connectors:
-  - name: lab
-    kind: ldif
-    path: {ldif}
-    forest: corp.example.com
-  - name: aad
-    kind: aad
-    tenant_id: t
-    client_id: c
-    client_secret: env:UNUSED
-"""
-    config = parse_config(text, str(tmp_path / "forestsync.yaml"))
+    _, config = lab_config(tmp_path, generated_ldif(tmp_path))
     store = Store(config.store)
     import_connector_space(store, build_connector(config.connector("lab"), config), cycle_id="c", full=True)
     synchronize(store, config, rules, cycle_id="c", mode="full")
@@ -137,7 +81,7 @@ def test_export_sends_pending_exports_and_remembers_them(tmp_path: Path, rules: 
     with store:
         pending = store.query("SELECT count(DISTINCT _mv_id) AS n FROM pending_exports")["n"][0]
         assert pending > 0
-        target = RecordingConnector("aad")
+        target = StandInTarget("aad")
         step = export_connector(
             store, target, kind="aad", cycle_id="c", staging=False, deletion_threshold=500
         )
@@ -155,7 +99,7 @@ def test_staging_mode_sends_nothing_and_writes_the_preview(
     """In staging mode the connector is never called; the preview file lists the creates with values."""
     _, store = _synced_store(tmp_path, rules)
     with store:
-        target = RecordingConnector("aad")
+        target = StandInTarget("aad")
         step = export_connector(
             store,
             target,
@@ -178,7 +122,7 @@ def test_deletion_threshold_stops_the_export_and_a_one_time_override_allows_it(
     config, store = _synced_store(tmp_path, rules)
     with store:
         export_connector(
-            store, RecordingConnector("aad"), kind="aad", cycle_id="c", staging=False, deletion_threshold=500
+            store, StandInTarget("aad"), kind="aad", cycle_id="c", staging=False, deletion_threshold=500
         )
         # Every user leaves scope: the forest is now empty of them.
         empty = store.read_connector_space("lab", "user")
@@ -189,7 +133,7 @@ def test_deletion_threshold_stops_the_export_and_a_one_time_override_allows_it(
             "n"
         ][0]
         assert deletes > 3
-        target = RecordingConnector("aad")
+        target = StandInTarget("aad")
         stopped = export_connector(
             store, target, kind="aad", cycle_id="c2", staging=False, deletion_threshold=3
         )
