@@ -293,7 +293,9 @@ def preview(
 ) -> None:
     """What a full sync would change on one object, computed in memory; nothing is written.
 
-    The whole store is synced in memory (the cost of a full sync) and only this object is reported.
+    Only the object's neighbourhood is synced (its metaverse object, the objects joined to it, its join
+    candidates, what its references point at): the answer a full sync gives for it, at the cost of one
+    object.
     """
     from flows.inspection import resolve_object
     from flows.preview import preview_object
