@@ -89,6 +89,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE TABLE reference_index (connector VARCHAR, _anchor VARCHAR, target_dn VARCHAR)",
         ),
     ),
+    Migration(
+        4,
+        "the reference index holds DNs lower-cased (DNs compare case-insensitively)",
+        _sql("UPDATE reference_index SET target_dn = lower(target_dn)"),
+    ),
 )
 
 _IDENT = re.compile(r"[^a-z0-9_]+")

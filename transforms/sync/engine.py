@@ -611,7 +611,7 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
             live.select(pl.lit(connector).alias("connector"), ANCHOR, values.alias("target_dn"))
             .explode("target_dn")
             .drop_nulls("target_dn")
-            .with_columns(pl.col("target_dn").cast(pl.String))
+            .with_columns(pl.col("target_dn").cast(pl.String).str.to_lowercase())
         )
     run.ref_index = pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
 
@@ -626,10 +626,8 @@ def _referrers(
     new_dns = run.links.filter(
         (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
     ).select(DN)
-    # The index keeps reference values as written (AD writes them in the referenced object's casing);
-    # the lower-cased DN catches references written in lower case.
-    raw = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
-    keys = pl.concat([raw, raw.str.to_lowercase()])
+    # DNs compare case-insensitively (as reference resolution does); the index holds them lower-cased.
+    keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls().str.to_lowercase()
     anchors = run.ref_index.filter(
         (pl.col("connector") == connector) & pl.col("target_dn").is_in(keys.implode())
     ).get_column(ANCHOR)

@@ -53,8 +53,9 @@ EXPORT_MEMORY_SCHEMA: Final[dict[str, pl.DataType]] = {
     "value": pl.String(),
 }
 
-# Reference values of connector-space objects (DNs as written): lets a delta sync find the objects
-# whose references resolve or break when a referenced object is joined or disjoined.
+# Reference values of connector-space objects (DNs lower-cased, as DNs compare case-insensitively): lets a
+# delta sync find the objects whose references resolve or break when a referenced object is joined or
+# disjoined, and the objects whose group membership changed (ISMEMBEROF scoping).
 REFERENCE_INDEX_SCHEMA: Final[dict[str, pl.DataType]] = {
     "connector": pl.String(),
     "_anchor": pl.String(),
