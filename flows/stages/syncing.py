@@ -24,6 +24,7 @@ from transforms.sync.schema import (
     LINKS_SCHEMA,
     PROVENANCE_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
+    STAGED_DELETES_SCHEMA,
 )
 from transforms.sync.state import SyncResult, SyncState
 
@@ -77,6 +78,7 @@ def load_sync_state(store: Store) -> SyncState:
         links=_typed(store.read_table("links"), LINKS_SCHEMA),
         export_memory=_typed(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
         reference_index=_typed(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),
+        staged_deletes=_typed(store.read_table("staged_deletes"), STAGED_DELETES_SCHEMA),
     )
 
 
@@ -91,6 +93,7 @@ def save_sync_state(store: Store, state: SyncState) -> None:
         store.overwrite("links", state.links.select(list(LINKS_SCHEMA)))
         store.overwrite("export_memory", state.export_memory.select(list(EXPORT_MEMORY_SCHEMA)))
         store.overwrite("reference_index", state.reference_index.select(list(REFERENCE_INDEX_SCHEMA)))
+        store.overwrite("staged_deletes", state.staged_deletes.select(list(STAGED_DELETES_SCHEMA)))
 
 
 def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:

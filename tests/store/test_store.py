@@ -72,6 +72,8 @@ def test_new_store_has_every_table_of_the_data_model(tmp_path: Path) -> None:
             "watermarks",
             "errors",
             "settings",
+            "reference_index",
+            "staged_deletes",
         ):
             assert store.has_table(table), table
         assert store.schema_version() == max(m.version for m in MIGRATIONS)

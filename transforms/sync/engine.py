@@ -26,6 +26,7 @@ from transforms.schema import (
     EXPORT_UPDATE,
     MV_ID,
     PENDING,
+    PENDING_ADD,
     PENDING_DELETE,
     PENDING_DELETE_ADD,
     PENDING_EXPORT_SCHEMA,
@@ -44,6 +45,7 @@ from transforms.sync.schema import (
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
+    STAGED_DELETES_SCHEMA,
     SYNC_ERRORS_SCHEMA,
 )
 from transforms.sync.scope import MemberLookup, scope_expr
@@ -75,6 +77,8 @@ class _Run:
     links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINKS_SCHEMA))
     ref_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA))
     memory: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
+    staged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STAGED_DELETES_SCHEMA))
+    staged_new: list[pl.DataFrame] = field(default_factory=list)  # deletes staged by this run
     touched: pl.Series = field(default_factory=lambda: _no_ids())
     projected: pl.Series = field(default_factory=lambda: _no_ids())
     link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
@@ -170,6 +174,7 @@ def run_sync(
     run.links = conform(state.links, LINKS_SCHEMA)
     run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
     run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
+    run.staged = conform(state.staged_deletes, STAGED_DELETES_SCHEMA)
     _confirm_memory(run)
     for index, connector in enumerate(order):
         _inbound_connector(run, connector, later=order[index + 1 :])
@@ -364,6 +369,7 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         deleted.alias("__deleted"),
     )
     work = work.with_columns((~pl.col("__deleted") & (pl.col("__n") > 1)).alias("__multi"))
+    work = _mark_staged(run, connector, object_type, work)
     run.error(
         work.filter(pl.col("__multi")).select(ANCHOR, MV_ID),
         connector=connector,
@@ -380,10 +386,12 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     keep = work.filter(is_linked & ~pl.col("__dd") & ~pl.col("__ds"))
     free = work.filter(~pl.col("__deleted") & (~is_linked | pl.col("__dd") | pl.col("__ds")))
     free = free.with_columns(pl.lit(None, dtype=pl.String).alias(MV_ID))
+    # An object marked for deletion is neither met by an export object, joined nor projected.
+    joinable = free.filter(~pl.col("__staged"))
     # An export object (provisioned, no anchor yet) meets its imported object by DN.
-    confirmed = _confirm_export_objects(run, connector, object_type, free)
-    free = free.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
-    candidates = free.filter(~pl.col("__multi") & (pl.col("__n") == 1))
+    confirmed = _confirm_export_objects(run, connector, object_type, joinable)
+    joinable = joinable.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
+    candidates = joinable.filter(~pl.col("__multi") & (pl.col("__n") == 1))
     new_links, projected, ambiguous = _join_and_project(
         run, connector, candidates, joining, released=disjoined.get_column(ANCHOR)
     )
@@ -452,6 +460,45 @@ def _uses_membership(rules: Sequence[BoundRule]) -> bool:
         for g in b.rule.scope
         for c in g.conditions
     )
+
+
+def _staged_anchors(run: _Run, connector: str, object_type: str) -> pl.Series:
+    return run.staged.filter(
+        (pl.col("connector") == connector) & (pl.col("object_type") == object_type)
+    ).get_column(ANCHOR)
+
+
+def _mark_staged(run: _Run, connector: str, object_type: str, work: pl.DataFrame) -> pl.DataFrame:
+    """Flag (``__staged``) the objects marked for deletion; release those an import settled.
+
+    An import reporting the object deleted confirms the staged delete; one reporting it as a fresh add
+    (or delete-add) brings a new object, a join candidate like any other.
+    """
+    staged = _staged_anchors(run, connector, object_type)
+    if not staged.len():
+        return work.with_columns(pl.lit(False).alias("__staged"))
+    marked = pl.col(ANCHOR).is_in(staged.implode())
+    settled = marked & pl.col(PENDING).is_in([PENDING_DELETE, PENDING_ADD, PENDING_DELETE_ADD])
+    released = work.filter(settled).get_column(ANCHOR)
+    if released.len():
+        run.staged = run.staged.filter(
+            ~(
+                (pl.col("connector") == connector)
+                & (pl.col("object_type") == object_type)
+                & pl.col(ANCHOR).is_in(released.implode())
+            )
+        )
+    return work.with_columns((marked & ~settled).alias("__staged"))
+
+
+def _stage_deletes(run: _Run, deletes: pl.DataFrame) -> None:
+    """Mark deprovisioned objects for deletion (spec 1.4: flagged deleted, a staged delete export)."""
+    rows = deletes.filter(pl.col(ANCHOR).is_not_null())
+    if rows.height == 0:
+        return
+    new = conform(rows.with_columns(pl.lit(False).alias("exported")), STAGED_DELETES_SCHEMA)
+    run.staged_new.append(new)
+    run.staged = pl.concat([run.staged, new]).unique(["connector", ANCHOR], keep="first", maintain_order=True)
 
 
 def _group_changed(cs: pl.DataFrame) -> bool:
@@ -659,6 +706,7 @@ def _lifetime(run: _Run) -> None:
         (pl.col("direction") == Direction.OUTBOUND.value) & (pl.col("link_type") == LinkType.PROVISION.value)
     )
     run.exports.append(_delete_rows(deletes))
+    _stage_deletes(run, deletes)
     for connector in deletes.get_column("connector").unique().sort().to_list():
         run.count(
             connector,
@@ -986,6 +1034,7 @@ def _outbound_type(
         )
         deletes = gone.filter(pl.col("link_type") == LinkType.PROVISION.value)
         run.exports.append(_delete_rows(deletes))
+        _stage_deletes(run, deletes)
         _add(counts, "provisioned-delete", deletes.height)
         _add(counts, "provisioned-disconnect", gone.height - deletes.height)
         run.links = run.links.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
@@ -1010,8 +1059,13 @@ def _outbound_join_or_provision(
     target_type = rule.target_object_type
     cs = run.cs.get(connector, {}).get(target_type)
     matches = pl.DataFrame(schema={MV_ID: pl.String(), ANCHOR: pl.String()})
+    live = None
     if cs is not None and cs.height:
+        # Neither a deleted object nor one marked for deletion is joined: the source gets a fresh object.
         live = cs.filter(pl.col(PENDING) != PENDING_DELETE)
+        staged = _staged_anchors(run, connector, target_type)
+        if staged.len():
+            live = live.filter(~pl.col(ANCHOR).is_in(staged.implode()))
         if rule.join:
             matches = match_groups(rows, MV_ID, live, ANCHOR, rule.join)
     dn_values = None
@@ -1020,12 +1074,10 @@ def _outbound_join_or_provision(
         params = {"Connector.ID": connector, **run.params.get(connector, {})}
         compiled = compile_flow(dn_flow, rule.name, rows.schema, params)
         dn_values = rows.select(MV_ID, compiled.value.cast(pl.String).alias("__dn"))
-        if cs is not None and cs.height:
+        if live is not None:
             rest = dn_values.join(matches.select(MV_ID), on=MV_ID, how="anti").drop_nulls("__dn")
             by_dn = rest.with_columns(pl.col("__dn").str.to_lowercase().alias("__key")).join(
-                cs.filter(pl.col(PENDING) != PENDING_DELETE).select(
-                    ANCHOR, pl.col(DN).str.to_lowercase().alias("__key")
-                ),
+                live.select(ANCHOR, pl.col(DN).str.to_lowercase().alias("__key")),
                 on="__key",
                 how="inner",
             )
@@ -1194,12 +1246,24 @@ def _result(run: _Run) -> SyncResult:
             )
             spaces[connector][object_type] = out
     links = run.links.with_columns(pl.lit(False).alias("anchor_assigned"))
+    # A delete staged by an earlier sync and not sent yet is listed again (a full sync rebuilds the
+    # pending exports, and must not lose it).
+    waiting = run.staged.join(
+        conform(run.state.staged_deletes, STAGED_DELETES_SCHEMA).filter(~pl.col("exported").fill_null(False)),
+        on=["connector", ANCHOR],
+        how="semi",
+    )
+    if waiting.height and run.staged_new:
+        waiting = waiting.join(pl.concat(run.staged_new), on=["connector", ANCHOR], how="anti")
+    if waiting.height:
+        run.exports.insert(0, _delete_rows(waiting))
     state = SyncState(
         connector_spaces=spaces,
         metaverse=dict(run.mv),
         links=links,
         export_memory=run.memory,
         reference_index=run.ref_index,
+        staged_deletes=run.staged,
     )
     # Large frames keep their construction order, which is deterministic (ordered joins, rules and
     # attributes in a fixed order, metaverse frames sorted by id): sorting tens of millions of rows by

@@ -8,7 +8,7 @@ import polars as pl
 
 from transforms.schema import ANCHOR, EXPORT_ADD, EXPORT_DELETE, MV_ID
 from transforms.sync.frames import conform
-from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA
+from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA, STAGED_DELETES_SCHEMA
 from transforms.sync.state import SyncState
 
 
@@ -16,6 +16,8 @@ def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
     """Remember the values of exported rows (PENDING_EXPORT_SCHEMA) until an import confirms them.
 
     A deleted object's memory is dropped; its link was already removed by the sync that deprovisioned it.
+    Its staged delete is marked exported (no later sync lists it again); the object stays marked for
+    deletion until an import confirms the deletion.
     """
     keys = ["connector", MV_ID, "attribute"]
     deletes = exported.filter(pl.col("op") == EXPORT_DELETE).select("connector", MV_ID).unique()
@@ -29,7 +31,19 @@ def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
         deletes, on=["connector", MV_ID], how="anti"
     )
     memory = pl.concat([memory, conform(values, EXPORT_MEMORY_SCHEMA)])
-    return replace(state, export_memory=memory)
+    sent = exported.filter((pl.col("op") == EXPORT_DELETE) & pl.col(ANCHOR).is_not_null()).select(
+        "connector", ANCHOR, pl.lit(True).alias("__sent")
+    )
+    staged = conform(state.staged_deletes, STAGED_DELETES_SCHEMA)
+    if sent.height and staged.height:
+        staged = (
+            staged.join(sent.unique(), on=["connector", ANCHOR], how="left", maintain_order="left")
+            .with_columns(
+                (pl.col("exported").fill_null(False) | pl.col("__sent").fill_null(False)).alias("exported")
+            )
+            .drop("__sent")
+        )
+    return replace(state, export_memory=memory, staged_deletes=staged)
 
 
 def apply_export_results(state: SyncState, results: pl.DataFrame) -> SyncState:

@@ -62,6 +62,19 @@ REFERENCE_INDEX_SCHEMA: Final[dict[str, pl.DataType]] = {
     "target_dn": pl.String(),
 }
 
+# Connector-space objects with a staged delete export (deprovisioned: their metaverse object was deleted or
+# left the outbound Provision rule's scope). Such an object stays a disconnector marked for deletion, never
+# joined or projected, until an import confirms the deletion (or reports the object as a fresh add).
+# ``exported``: the delete was sent (an export recorded it); until then every sync lists it again.
+STAGED_DELETES_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "connector": pl.String(),
+    "object_type": pl.String(),
+    "_anchor": pl.String(),
+    "_dn": pl.String(),
+    "_mv_id": pl.String(),  # the deleted (or departed) metaverse object the delete export names
+    "exported": pl.Boolean(),
+}
+
 SYNC_ERRORS_SCHEMA: Final[dict[str, pl.DataType]] = {
     "connector": pl.String(),
     "object_type": pl.String(),
