@@ -16,6 +16,7 @@ from typing import Literal
 
 import polars as pl
 
+from transforms.expressions.values import ParamValue
 from transforms.rules.loader import check_rule_set
 from transforms.rules.model import DN_DESTINATION, Direction, LinkType, SyncRule, SyncRuleError
 from transforms.schema import (
@@ -35,6 +36,7 @@ from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, comp
 from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
 from transforms.sync.join import match_groups
 from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
+from transforms.sync.params import PartitionParams, row_params, with_partition_columns
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     DEFAULT_REFERENCE_ATTRIBUTES,
@@ -67,6 +69,7 @@ class _Run:
     rules: Sequence[BoundRule]
     order: list[str]
     params: Mapping[str, Mapping[str, str]]
+    partitions: PartitionParams
     references: frozenset[str]
     new_ids: MvIdFactory
     full: bool
@@ -139,6 +142,7 @@ def run_sync(
     mode: Literal["full", "delta"] = "full",
     connectors: Mapping[str, str] | None = None,
     params_by_connector: Mapping[str, Mapping[str, str]] | None = None,
+    partition_params_by_connector: PartitionParams | None = None,
     reference_attributes: frozenset[str] = DEFAULT_REFERENCE_ATTRIBUTES,
     new_mv_ids: MvIdFactory = default_mv_ids,
 ) -> SyncResult:
@@ -146,7 +150,9 @@ def run_sync(
 
     ``connectors`` maps connector name -> kind (``ad``, ``ldif``, ``aad``...) in run order; rules select
     connectors by name or kind. ``params_by_connector`` gives each connector's ``%Parameter%`` values
-    (``Domain.FQDN``, ``Connector.ID``...).
+    (``Domain.FQDN``, ``Connector.ID``...). ``partition_params_by_connector`` gives per-partition values
+    ``[(partition DN, {name: value})]``: inbound flows see those of the object's own partition (longest
+    matching DN suffix), other objects and outbound flows the connector-wide ones.
     """
     issues = check_rule_set([r for r in rules if not r.disabled])
     if issues:
@@ -158,6 +164,7 @@ def run_sync(
         rules=bind_rules(rules, order, connectors or {}),
         order=order,
         params=params_by_connector or {},
+        partitions=partition_params_by_connector or {},
         references=reference_attributes,
         new_ids=new_mv_ids,
         full=mode == "full",
@@ -757,8 +764,14 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 exprs.append(expr.alias(f"\x00s{i}"))
                 scoped.append((bound, f"\x00s{i}"))
             frame = frame.with_columns(exprs)
+            params: Mapping[str, Mapping[str, ParamValue]] = run.params
+            if run.partitions.get(connector):
+                # Domain.* of each object's own partition: hidden columns, read by the compiled flows.
+                own = {"Connector.ID": connector, **run.params.get(connector, {})}
+                frame = with_partition_columns(frame, own, run.partitions[connector])
+                params = {**run.params, connector: row_params(own, run.partitions[connector])}
             resolution = resolve(
-                frame, MV_ID, scoped, params_by_connector=run.params, new_column="__new", only=only
+                frame, MV_ID, scoped, params_by_connector=params, new_column="__new", only=only
             )
             if not resolution.attributes:
                 continue
