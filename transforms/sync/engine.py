@@ -50,7 +50,13 @@ from transforms.sync.schema import (
 )
 from transforms.sync.scope import MemberLookup, scope_expr
 from transforms.sync.state import SyncResult, SyncState
-from transforms.sync.values import decode_json_expr, json_expr, map_references
+from transforms.sync.values import (
+    decode_json_expr,
+    json_expr,
+    map_references,
+    markers_to_placeholders,
+    placeholder_marker,
+)
 
 # Makes metaverse ids for objects a connector projects: (connector, anchors) -> ids.
 MvIdFactory = Callable[[str, pl.Series], pl.Series]
@@ -89,6 +95,7 @@ class _Run:
     disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
     kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
     changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+    provisioned: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids provisioned now
     # Export memory of the connector being synced outbound, cut down to the objects in focus once.
     memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
 
@@ -921,6 +928,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         memory = memory.join(pl.DataFrame({MV_ID: focus}), on=MV_ID, how="semi")
     run.memory_view = memory.filter(pl.col("connector") == connector)
     counts: dict[str, int] = {}
+    flows: list[Callable[[], None]] = []
     for mv_type in source_types:
         frame = run.mv.get(mv_type)
         if frame is None:
@@ -930,7 +938,11 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
-        _outbound_type(run, connector, mv_type, frame, typed, counts)
+        flows.append(_outbound_type(run, connector, mv_type, frame, typed, counts))
+    # Export attribute flow once every type is provisioned: a reference may name an object of another
+    # type that this run provisions (a group's members), which it carries as a placeholder.
+    for export_flow in flows:
+        export_flow()
     for name, value in sorted(counts.items()):
         run.count(connector, "outbound", name, value)
 
@@ -957,7 +969,8 @@ def _outbound_type(
     frame: pl.DataFrame,
     rules: Sequence[BoundRule],
     counts: dict[str, int],
-) -> None:
+) -> Callable[[], None]:
+    """Scope, deprovision, join and provision; returns the export attribute flow, run later."""
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
     links_c = run.links.filter(pl.col("connector") == connector)
@@ -1012,10 +1025,15 @@ def _outbound_type(
         if rows.height == 0:
             continue
         created = _union(created, _outbound_join_or_provision(run, connector, mv_type, rows, bound, counts))
-    # Export attribute flow for every linked object of the focus.
-    for target_type in sorted({b.rule.target_object_type for b in rules}):
-        typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
-        _export_flow(run, connector, target_type, frame, typed, created, counts)
+    run.provisioned[connector] = _union(run.provisioned.get(connector, _no_ids()), created)
+
+    def export_flow() -> None:
+        """Export attribute flow for every linked object of the focus."""
+        for target_type in sorted({b.rule.target_object_type for b in rules}):
+            typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
+            _export_flow(run, connector, target_type, frame, typed, created, counts)
+
+    return export_flow
 
 
 def _outbound_join_or_provision(
@@ -1122,10 +1140,17 @@ def _export_flow(
         links_c = run.links
         if not run.full:
             links_c = links_c.filter(pl.col(MV_ID).is_in(_reference_values(resolved, refs).implode()))
+        # Anchor, else DN; an object this run provisions (no anchor, no DN: created by this export)
+        # is a placeholder. Older pending adds (their create failed) are left out until they exist.
+        new_here = run.provisioned.get(connector, _no_ids())
+        placeholder = pl.when(pl.col(MV_ID).is_in(new_here.implode())).then(placeholder_marker(pl.col(MV_ID)))
         targets = (
             links_c.filter(pl.col("connector") == connector)
             .unique(MV_ID, keep="first", maintain_order=True)
-            .select(pl.col(MV_ID).alias("key"), pl.coalesce(pl.col(ANCHOR), pl.col(DN)).alias("value"))
+            .select(
+                pl.col(MV_ID).alias("key"),
+                pl.coalesce(pl.col(ANCHOR), pl.col(DN), placeholder).alias("value"),
+            )
             .drop_nulls("value")
         )
         for attribute in refs:
@@ -1155,6 +1180,8 @@ def _export_flow(
     ]
     for i, attribute in enumerate(attributes):
         desired = json_expr(pl.col(attribute), resolved.schema[attribute])
+        if attribute in refs:
+            desired = markers_to_placeholders(desired)
         current_parts = [
             pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
         ]
