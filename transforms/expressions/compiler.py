@@ -257,7 +257,9 @@ class Compiler:
         if self.schema is None:
             return Lowered(pl.col(name), "str")
         if name not in self.schema:
-            return null("str")
+            # Absent from the frame: NULL of no particular type (as the NULL literal), so that it fits
+            # wherever the attribute is used, e.g. IIF(IsPresent([binary]), [binary], [otherBinary]).
+            return null()
         dtype = self.schema[name]
         typed = schema_type(dtype)
         if typed is None:

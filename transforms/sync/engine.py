@@ -96,6 +96,9 @@ class _Run:
     kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
     changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
     provisioned: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids provisioned now
+    # (connector, object type) -> attributes its inbound rules read that its frame lacks, with the type
+    # another connector-space frame gives them (a snapshot has columns only for attributes some object has).
+    implied: dict[tuple[str, str], dict[str, pl.DataType]] = field(default_factory=dict)
     # Export memory of the connector being synced outbound, cut down to the objects in focus once.
     memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
 
@@ -183,6 +186,7 @@ def run_sync(
     run.mv = dict(state.metaverse)
     run.links = conform(state.links, LINKS_SCHEMA)
     run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
+    run.implied = _implied_types(run)
     run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
     _confirm_memory(run)
     for index, connector in enumerate(order):
@@ -195,6 +199,27 @@ def run_sync(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _implied_types(run: _Run) -> dict[tuple[str, str], dict[str, pl.DataType]]:
+    """Types for attributes a frame lacks but its inbound rules read, from the frames that have them
+    (first in connector order, then object type). Attributes no frame has stay untyped NULLs."""
+    known: dict[str, pl.DataType] = {}
+    for connector in run.order:
+        for _, frame in sorted(run.cs.get(connector, {}).items()):
+            for name, dtype in frame.schema.items():
+                if not name.startswith("_") and dtype != pl.Null:
+                    known.setdefault(name, dtype)
+    implied: dict[tuple[str, str], dict[str, pl.DataType]] = {}
+    for connector, types in run.cs.items():
+        for object_type, frame in types.items():
+            read: set[str] = set()
+            for bound in _inbound_rules(run, connector, object_type):
+                read |= bound.rule.source_attributes
+            missing = {a: known[a] for a in sorted(read) if a in known and a not in frame.columns}
+            if missing:
+                implied[(connector, object_type)] = missing
+    return implied
 
 
 def _inbound_rules(run: _Run, connector: str, object_type: str) -> list[BoundRule]:
@@ -756,6 +781,9 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             if connector in remembered:
                 memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
                 frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
+            implied = run.implied.get((connector, object_type))
+            if implied:
+                frame = frame.with_columns(pl.lit(None, dtype=t).alias(a) for a, t in implied.items())
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
