@@ -17,7 +17,13 @@ import polars as pl
 
 from flows.config import Config
 from flows.inspection import ObjectRef, decoded
-from flows.stages.syncing import connector_kinds, connector_parameters, load_sync_state, with_read_attributes
+from flows.stages.syncing import (
+    connector_kinds,
+    connector_parameters,
+    load_sync_state,
+    partition_parameters,
+    with_read_attributes,
+)
 from flows.store import Store
 from transforms.ops.diff import contributors, object_diff
 from transforms.ops.preview_scope import preview_state
@@ -73,6 +79,7 @@ def sync_in_memory(state: SyncState, config: Config, rules: tuple[SyncRule, ...]
         mode="full",
         connectors=kinds,
         params_by_connector=connector_parameters(config),
+        partition_params_by_connector=partition_parameters(config),
     )
 
 

@@ -87,7 +87,10 @@ class _Closure:
     def follow_links(self) -> None:
         links = self.state.links
         mine = links.filter(pl.col(MV_ID).is_in(self.mv.implode()))
-        self.cs = pl.concat([self.cs, mine.select(*CS_KEY).drop_nulls()]).unique(maintain_order=True)
+        # A deprovisioned target waiting for its delete to be confirmed still belongs to the object.
+        staged = self.state.staged_deletes.filter(pl.col(MV_ID).is_in(self.mv.implode()))
+        found = [mine.select(*CS_KEY).drop_nulls(), staged.select(*CS_KEY).drop_nulls()]
+        self.cs = pl.concat([self.cs, *found]).unique(maintain_order=True)
         linked = links.join(self.cs, on=list(CS_KEY), how="semi")
         self.add_mv(linked.get_column(MV_ID))
 
@@ -203,7 +206,7 @@ def preview_state(
 
 def restrict(state: SyncState, mv_ids: pl.Series, cs_keys: pl.DataFrame) -> SyncState:
     """``state`` with only the metaverse objects ``mv_ids``, the connector-space objects ``cs_keys``,
-    and the links, export memory and reference index rows of those."""
+    and the links, export memory, reference index and staged-delete rows of those."""
     ids = mv_ids.implode()
     spaces: dict[str, dict[str, pl.DataFrame]] = {}
     for connector, types in state.connector_spaces.items():
@@ -218,4 +221,8 @@ def restrict(state: SyncState, mv_ids: pl.Series, cs_keys: pl.DataFrame) -> Sync
         links=links,
         export_memory=state.export_memory.filter(pl.col(MV_ID).is_in(ids)),
         reference_index=state.reference_index.join(cs_keys, on=list(CS_KEY), how="semi"),
+        staged_deletes=state.staged_deletes.filter(
+            pl.col(MV_ID).is_in(ids)
+            | pl.struct(*CS_KEY).is_in(cs_keys.select(pl.struct(*CS_KEY)).to_series().implode())
+        ),
     )
