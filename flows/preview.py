@@ -3,9 +3,10 @@
 A full sync in memory of the part of the state the object's result depends on (its metaverse object,
 the connector-space objects joined to it, its join candidates, what its references point at: see
 :mod:`transforms.ops.preview_scope`), reported for that object only (metaverse attribute changes with
-the winning rule, link changes, pending exports, errors). The engine's cost is that of the object's
-neighbourhood, not of the store; the store is read (whole tables, then restricted in memory), never
-written. ``whole_store=True`` syncs everything instead: the reference the restricted preview must equal.
+the winning rule, link changes, pending exports, errors). The neighbourhood is found on the system,
+join and reference columns of the stored tables; only its rows are then read whole and synced. The
+store is never written. ``whole_store=True`` syncs everything instead: the reference the
+neighbourhood's answer must equal.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ from flows.stages.syncing import (
     partition_parameters,
     with_read_attributes,
 )
-from flows.store import Store
+from flows.store import Store, mv_table_name
 from transforms.ops.diff import contributors, object_diff
-from transforms.ops.preview_scope import preview_state
+from transforms.ops.preview_scope import preview_scope, scope_columns
 from transforms.rules import SyncRule
 from transforms.schema import ANCHOR, MV_ID, PENDING_EXPORT_SCHEMA
 from transforms.sync.engine import bind_rules, run_sync
+from transforms.sync.frames import conform
+from transforms.sync.schema import (
+    EXPORT_MEMORY_SCHEMA,
+    LINKS_SCHEMA,
+    REFERENCE_INDEX_SCHEMA,
+    STAGED_DELETES_SCHEMA,
+)
 from transforms.sync.state import SyncResult, SyncState
 
 LINEAGE_COLUMNS = ("connector", "object_type", ANCHOR, "_dn", "rule", "link_type", "direction")
@@ -46,27 +54,109 @@ def preview_object(
     *,
     whole_store: bool = False,
 ) -> dict[str, Any]:
-    """What a full sync would change on the object ``ref`` names; the store is not written."""
-    before = load_sync_state(store)
+    """What a full sync would change on the object ``ref`` names; the store is not written.
+
+    The neighbourhood is found on the stored state's system and join/reference columns only, then
+    just its rows are read whole (:func:`load_rows`) and synced; a join on a value the sync computes
+    widens it, and the sync is repeated until it is stable.
+    """
     if whole_store:
+        before = load_sync_state(store)
         return object_report(before, sync_in_memory(before, config, rules), ref)
     kinds = connector_kinds(config)
     bound = bind_rules(rules, list(kinds), kinds)
+    narrow = load_columns(store, scope_columns(bound))
     seeds = pl.DataFrame(
         [(c, a) for c, _t, a, _d in ref.cs if a is not None],
         schema={"connector": pl.String(), ANCHOR: pl.String()},
         orient="row",
     )
     ids = [ref.mv_id] if ref.mv_id else []
-    state = preview_state(before, bound, mv_ids=ids, cs_keys=seeds)
-    result = sync_in_memory(state, config, rules)
+    scope = preview_scope(narrow, bound, mv_ids=ids, cs_keys=seeds)
+    before = load_rows(store, *scope)
+    result = sync_in_memory(before, config, rules)
     for _ in range(ROUNDS):
-        wider = preview_state(before, bound, mv_ids=ids, cs_keys=seeds, after=result.state.metaverse)
-        if _keys(wider) == _keys(state):
+        wider = preview_scope(narrow, bound, mv_ids=ids, cs_keys=seeds, after=result.state.metaverse)
+        if _same(wider, scope):
             break
-        state = wider
-        result = sync_in_memory(state, config, rules)
+        scope = wider
+        before = load_rows(store, *scope)
+        result = sync_in_memory(before, config, rules)
     return object_report(before, result, ref)
+
+
+def load_columns(store: Store, columns: set[str]) -> SyncState:
+    """The stored state with only the system columns and ``columns`` of the connector spaces and the
+    metaverse (links and staged deletes whole; no export memory or reference index)."""
+    spaces: dict[str, dict[str, pl.DataFrame]] = {}
+    for connector, object_type, table in store.connector_space_types().iter_rows():  # one per table
+        names = _wanted(store, table, columns)
+        spaces.setdefault(connector, {})[object_type] = store.query(
+            f'SELECT {names} FROM "{table}" ORDER BY _anchor'
+        )
+    metaverse = {}
+    for object_type in store.metaverse_types():
+        table = mv_table_name(object_type)
+        if store.has_table(table):
+            metaverse[object_type] = store.query(
+                f'SELECT {_wanted(store, table, columns)} FROM "{table}" ORDER BY _mv_id'
+            )
+    return SyncState(
+        connector_spaces=spaces,
+        metaverse=metaverse,
+        links=store.read_table("links").select(list(LINKS_SCHEMA)),
+        staged_deletes=store.read_table("staged_deletes").select(list(STAGED_DELETES_SCHEMA)),
+    )
+
+
+def _wanted(store: Store, table: str, columns: set[str]) -> str:
+    names = store.query(f'SELECT * FROM "{table}" LIMIT 0').columns
+    keep = [n for n in names if (n.startswith("_") and not n.startswith("_by.")) or n in columns]
+    return ", ".join('"' + n.replace('"', '""') + '"' for n in keep)
+
+
+def load_rows(store: Store, mv_ids: pl.Series, cs_keys: pl.DataFrame) -> SyncState:
+    """The stored state restricted to the metaverse objects ``mv_ids`` and the connector-space objects
+    ``cs_keys`` (``connector``, ``_anchor``), whole rows, read with the same order as a full load."""
+    ids = mv_ids.drop_nulls().to_list()
+    keys = cs_keys.select(pl.concat_str("connector", pl.lit("\x00"), ANCHOR)).to_series().to_list()
+    spaces: dict[str, dict[str, pl.DataFrame]] = {}
+    for connector, object_type, table in store.connector_space_types().iter_rows():  # one per table
+        anchors = cs_keys.filter(pl.col("connector") == connector).get_column(ANCHOR).to_list()
+        spaces.setdefault(connector, {})[object_type] = store.query(
+            f'SELECT * FROM "{table}" WHERE _anchor IN (SELECT unnest(?::VARCHAR[])) ORDER BY _anchor',
+            [anchors],
+        )
+    metaverse = {}
+    for object_type in store.metaverse_types():
+        table = mv_table_name(object_type)
+        if store.has_table(table):
+            metaverse[object_type] = store.query(
+                f'SELECT * FROM "{table}" WHERE _mv_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY _mv_id',
+                [ids],
+            )
+    by_key = "(connector || chr(0) || _anchor) IN (SELECT unnest(?::VARCHAR[]))"
+    by_id = "_mv_id IN (SELECT unnest(?::VARCHAR[]))"
+
+    def rows(table: str, where: str, *params: list[str]) -> pl.DataFrame:
+        return store.query(f"SELECT * FROM {table} WHERE {where}", list(params))
+
+    return SyncState(
+        connector_spaces=spaces,
+        metaverse=metaverse,
+        links=conform(rows("links", f"{by_id} OR {by_key}", ids, keys), LINKS_SCHEMA),
+        export_memory=conform(rows("export_memory", by_id, ids), EXPORT_MEMORY_SCHEMA),
+        reference_index=conform(rows("reference_index", by_key, keys), REFERENCE_INDEX_SCHEMA),
+        staged_deletes=conform(
+            rows("staged_deletes", f"{by_id} OR {by_key}", ids, keys), STAGED_DELETES_SCHEMA
+        ),
+    )
+
+
+def _same(one: tuple[pl.Series, pl.DataFrame], other: tuple[pl.Series, pl.DataFrame]) -> bool:
+    return set(one[0].to_list()) == set(other[0].to_list()) and set(one[1].iter_rows()) == set(
+        other[1].iter_rows()
+    )
 
 
 def sync_in_memory(state: SyncState, config: Config, rules: tuple[SyncRule, ...]) -> SyncResult:
@@ -151,11 +241,3 @@ def _linked_id(links: pl.DataFrame, ref: ObjectRef) -> str | None:
         if hit.len():
             return str(hit[0])
     return None
-
-
-def _keys(state: SyncState) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
-    ids = frozenset(i for f in state.metaverse.values() for i in f.get_column(MV_ID).to_list())
-    anchors = frozenset(
-        (c, a) for c, types in state.connector_spaces.items() for f in types.values() for a in f[ANCHOR]
-    )
-    return ids, anchors

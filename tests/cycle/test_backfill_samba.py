@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from emulator.samba_dc import SambaDC, admin_connection
-from flows.cycle import backfill
+from flows.config import load_config
+from flows.cycle import backfill_connectors, import_task, sync_task
 from flows.store import Store
 from tests.cycle.test_consistency_guid_samba import _config, _cycle, _users
 
@@ -23,7 +24,7 @@ def test_backfill_of_a_partition_reimports_only_that_partition(
     samba_dc: SambaDC, samba_ou: str, tmp_path: Path
 ) -> None:
     """A user deleted from the domain is deleted by the backfill of the domain partition; the other
-    partition's watermark is untouched; the run row names the partition; nothing is exported."""
+    partition's watermark is untouched; the run row names the partition."""
     configuration = f"CN=Configuration,{samba_dc.base_dn}"
     tag = uuid.uuid4().hex[:6]
     names = [f"bf{tag}{i}" for i in range(3)]
@@ -41,14 +42,17 @@ def test_backfill_of_a_partition_reimports_only_that_partition(
     finally:
         conn.unbind()
 
-    report = backfill.fn(str(config), ["corp"], None, False, [samba_dc.base_dn.lower()])
+    # The backfill flow's steps, each task through ``.fn`` (no Prefect server in tests).
+    partition = [samba_dc.base_dn.lower()]
+    assert backfill_connectors(load_config(config), ["corp"], None, partition) == ["corp"]
+    imported = import_task.fn(str(config), "corp", "backfill", True, None, partition)
+    steps = [imported, *sync_task.fn(str(config), "backfill", "full")]
 
-    imported = next(s for s in report["steps"] if s["profile"] == "Full Import")
     assert imported["counters"]["stage-delete"] == 1
     # The others are still there (updated: the first cycle wrote their mS-DS-ConsistencyGuid).
     assert imported["counters"]["stage-add"] == 0
     assert imported["counters"]["stage-update"] + imported["counters"]["stage-no-change"] >= 2
-    assert not [s for s in report["steps"] if s["profile"] == "Export"]
+    assert {s["profile"] for s in steps} == {"Full Import", "Full Synchronization"}
     with Store(tmp_path / "state.duckdb", read_only=True) as store:
         assert (
             store.query("SELECT value, run_id FROM watermarks WHERE partition = ?", [configuration]).rows()

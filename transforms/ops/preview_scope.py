@@ -183,6 +183,36 @@ def preview_state(
     """``state`` restricted to what a full sync of the objects ``mv_ids`` and ``cs_keys``
     (``connector``, ``_anchor``) reads; see the module docstring. ``rules`` are the bound rules
     (:func:`transforms.sync.bind_rules`); ``after`` the metaverse of an earlier restricted run."""
+    ids, keys = preview_scope(
+        state, rules, mv_ids=mv_ids, cs_keys=cs_keys, after=after, references=references
+    )
+    return restrict(state, ids, keys)
+
+
+def scope_columns(
+    rules: Sequence[BoundRule], references: frozenset[str] = DEFAULT_REFERENCE_ATTRIBUTES
+) -> set[str]:
+    """The attributes :func:`preview_scope` reads besides the system columns: every join attribute
+    of ``rules`` and the reference attributes. A state with only these columns gives the same scope."""
+    columns = set(references)
+    for bound in rules:
+        for group in bound.rule.join:
+            for condition in group.conditions:
+                columns.update((condition.source, condition.target))
+    return columns
+
+
+def preview_scope(
+    state: SyncState,
+    rules: Sequence[BoundRule],
+    *,
+    mv_ids: Sequence[str],
+    cs_keys: pl.DataFrame,
+    after: Mapping[str, pl.DataFrame] | None = None,
+    references: frozenset[str] = DEFAULT_REFERENCE_ATTRIBUTES,
+) -> tuple[pl.Series, pl.DataFrame]:
+    """The metaverse ids and connector-space keys (``connector``, ``_anchor``) of the neighbourhood
+    :func:`preview_state` keeps. ``state`` needs only the system columns and :func:`scope_columns`."""
     after = after or {}
     closure = _Closure(state, _ids(mv_ids), cs_keys)
     joining = [b for b in rules if b.rule.join]
@@ -201,7 +231,7 @@ def preview_state(
         kept.follow_links()
         if kept.size() == size:
             break
-    return restrict(state, kept.mv, kept.cs)
+    return kept.mv, kept.cs
 
 
 def restrict(state: SyncState, mv_ids: pl.Series, cs_keys: pl.DataFrame) -> SyncState:
