@@ -125,7 +125,8 @@ def runs_show(
     if as_json:
         _print_json(run | {"errors": errors})
         return
-    for key in ("run_id", "cycle_id", "connector", "profile", "status", "started_at", "ended_at", "message"):
+    keys = ("run_id", "cycle_id", "connector", "profile", "partition", "status", "started_at", "ended_at")
+    for key in (*keys, "message"):
         console.print(f"[bold]{key}[/]: {_cell(run[key])}", highlight=False)
     counters = [{"counter": k, "value": v} for k, v in sorted(run["counters"].items())]
     console.print(_table("counters", counters, ["counter", "value"]))

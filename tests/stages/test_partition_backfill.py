@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.connectors.base import ImportBatch, ImportResult
+from flows.inspection import find_run
 from flows.stages.importing import import_connector_space
 from flows.store import Store
 from tests.lab import RULES
@@ -82,8 +83,7 @@ def test_a_partition_import_deletes_only_in_that_partition(tmp_path: Path) -> No
             parent_mark
         )
         assert store.watermarks("corp")[CHILD] == "usn:30"
-        run = store.query("SELECT partition FROM runs WHERE run_id = ?", [step["run_id"]])
-        assert run["partition"].to_list() == [CHILD]
+        assert find_run(store, step["run_id"])["partition"] == CHILD
 
 
 def _ad_config(tmp_path: Path) -> Path:
