@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -110,3 +111,40 @@ def test_import_reads_managers_and_their_changes(new_emulator: Callable[..., Run
     [gone] = conn.delta_import(second.watermarks).batches
     assert gone.frame["_anchor"].to_list() == [u[4]] and gone.deleted.to_list() == [u[0]]
     assert gone.frame["manager"].to_list() == [None] and "manager" in gone.frame["_changed"][0]
+
+
+def test_an_attribute_inclusion_list_keeps_the_manager() -> None:
+    """``attributes:`` of the aad connector is one list for every type: users keep ``manager`` (once), as
+    groups keep ``members``."""
+    from flows.config import AadConnectorConfig
+    from flows.connectors.aad_settings import AadSettings
+
+    def select(attributes: list[str]) -> dict[str, tuple[str, ...]]:
+        config = AadConnectorConfig(
+            name="aad",
+            kind="aad",
+            tenant_id="t",
+            client_id="c",
+            client_secret="env:UNUSED",
+            attributes=attributes,
+        )
+        return AadSettings.from_config(config).select
+
+    assert select(["displayName"])["user"] == ("displayName", "manager")
+    assert select(["displayName"])["group"] == ("displayName", "members")
+    assert select(["manager", "displayName"])["user"] == ("manager", "displayName")
+
+
+def test_manager_changes_survive_a_saved_tenant(new_emulator: Callable[..., RunningEmulator]) -> None:
+    """The emulator's saved state keeps what users/delta needs to report a manager change."""
+    from emulator.graph.store import Directory
+
+    d = new_emulator().directory
+    boss, report = (
+        d.seed("user", {"displayName": n, "userPrincipalName": f"{n}@contoso.com"}).id for n in "ab"
+    )
+    since = d.seq
+    d.set_manager(report, boss)
+    loaded = Directory.from_json(json.loads(json.dumps(d.to_json())))
+    assert loaded.manager_change(report, since) == (None, boss)
+    assert loaded.manager_change(report, loaded.seq) is None
