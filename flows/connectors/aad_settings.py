@@ -37,6 +37,7 @@ DEFAULT_SELECT: dict[str, tuple[str, ...]] = {
         "onPremisesSecurityIdentifier",
         "onPremisesSamAccountName",
         "onPremisesProvisioningErrors",
+        "manager",
     ),
     "group": (
         "displayName",
@@ -199,9 +200,11 @@ class AadSettings:
         authority_host = urlsplit(config.authority).hostname or ""
         select = dict(DEFAULT_SELECT)
         if config.attributes is not None:
-            # One inclusion list for every object type; groups keep their members.
+            # One inclusion list for every object type; groups keep their members, users their manager.
+            keep = {"group": ("members",), "user": ("manager",)}
             select = {
-                t: tuple(config.attributes) + (("members",) if t == "group" else ()) for t in DEFAULT_SELECT
+                t: tuple(config.attributes) + tuple(a for a in keep.get(t, ()) if a not in config.attributes)
+                for t in DEFAULT_SELECT
             }
         anchors = {"user": "onPremisesImmutableId", "device": "deviceId"}
         extension_names = dict(config.extension_names or {})
