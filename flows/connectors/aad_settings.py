@@ -201,9 +201,12 @@ class AadSettings:
         select = dict(DEFAULT_SELECT)
         if config.attributes is not None:
             # One inclusion list for every object type; groups keep their members, users their manager.
+            # A navigation property goes only to the type that has it: Graph answers 400 to `$select`
+            # naming `manager` on a group or `members` on a user.
             keep = {"group": ("members",), "user": ("manager",)}
+            navigation = {a for names in keep.values() for a in names}
             select = {
-                t: tuple(config.attributes) + tuple(a for a in keep.get(t, ()) if a not in config.attributes)
+                t: tuple(a for a in config.attributes if a not in navigation) + keep.get(t, ())
                 for t in DEFAULT_SELECT
             }
         anchors = {"user": "onPremisesImmutableId", "device": "deviceId"}

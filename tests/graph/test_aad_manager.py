@@ -115,7 +115,7 @@ def test_import_reads_managers_and_their_changes(new_emulator: Callable[..., Run
 
 def test_an_attribute_inclusion_list_keeps_the_manager() -> None:
     """``attributes:`` of the aad connector is one list for every type: users keep ``manager`` (once), as
-    groups keep ``members``."""
+    groups keep ``members``, and neither goes to a type that lacks it."""
     from flows.config import AadConnectorConfig
     from flows.connectors.aad_settings import AadSettings
 
@@ -132,7 +132,10 @@ def test_an_attribute_inclusion_list_keeps_the_manager() -> None:
 
     assert select(["displayName"])["user"] == ("displayName", "manager")
     assert select(["displayName"])["group"] == ("displayName", "members")
-    assert select(["manager", "displayName"])["user"] == ("manager", "displayName")
+    assert select(["manager", "displayName"])["user"] == ("displayName", "manager")
+    # Navigation properties go only to the type that has them (Graph rejects them on the others).
+    assert select(["manager", "members", "displayName"])["group"] == ("displayName", "members")
+    assert select(["manager", "members", "displayName"])["contact"] == ("displayName",)
 
 
 def test_manager_changes_survive_a_saved_tenant(new_emulator: Callable[..., RunningEmulator]) -> None:
