@@ -222,7 +222,8 @@ def _mv_row(state: SyncState, mv_id: str | None) -> pl.DataFrame:
 
 def _only(state: SyncState, mv_id: str | None) -> SyncState:
     """``state`` with only the metaverse object ``mv_id`` (for its provenance)."""
-    return SyncState(metaverse={t: f.filter(pl.col(MV_ID) == mv_id) for t, f in state.metaverse.items()})
+    keep = pl.lit(False) if mv_id is None else pl.col(MV_ID) == mv_id  # a disconnector has no MV object
+    return SyncState(metaverse={t: f.filter(keep) for t, f in state.metaverse.items()})
 
 
 def _type_of(state: SyncState, mv_id: str | None) -> str | None:
