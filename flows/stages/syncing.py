@@ -103,7 +103,11 @@ def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFra
 
 
 def connector_parameters(config: Config) -> dict[str, dict[str, str]]:
-    """The ``%Parameter%`` values each connector supplies (spec 3: Domain.*, Forest.*, Connector.ID)."""
+    """The connector-wide ``%Parameter%`` values (spec 3: Domain.*, Forest.*, Connector.ID).
+
+    ``Domain.*`` here are the first partition's: what outbound flows and objects outside every partition
+    see. Inbound flows read each object's own domain from :func:`partition_parameters`.
+    """
     params: dict[str, dict[str, str]] = {}
     for connector in config.connectors:
         values = {"Connector.ID": connector.name, **config.parameters}
@@ -123,6 +127,30 @@ def connector_parameters(config: Config) -> dict[str, dict[str, str]]:
             }
         params[connector.name] = values | connector.parameters
     return params
+
+
+def partition_parameters(config: Config) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """``Domain.*`` per partition of each AD connector with more than one partition (spec 3: the
+    parameters of the domain the object lives in). Names the connector's own ``parameters`` set stay
+    connector-wide."""
+    out: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for connector in config.connectors:
+        if not isinstance(connector, AdConnectorConfig) or len(connector.partitions) < 2:
+            continue
+        out[connector.name] = [
+            (
+                partition.dn,
+                {
+                    k: v
+                    for k, v in _domain_values(
+                        partition.fqdn or _fqdn(partition.dn), partition.netbios
+                    ).items()
+                    if k not in connector.parameters
+                },
+            )
+            for partition in connector.partitions
+        ]
+    return out
 
 
 def _fqdn(dn: str) -> str:
@@ -163,6 +191,7 @@ def synchronize(
         mode=mode,
         connectors=kinds,
         params_by_connector=connector_parameters(config),
+        partition_params_by_connector=partition_parameters(config),
     )
     steps = _steps(result, config, cycle_id, profile)
     with store.transaction():

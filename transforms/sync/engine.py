@@ -16,6 +16,7 @@ from typing import Literal
 
 import polars as pl
 
+from transforms.expressions.values import ParamValue
 from transforms.rules.loader import check_rule_set
 from transforms.rules.model import DN_DESTINATION, Direction, LinkType, SyncRule, SyncRuleError
 from transforms.schema import (
@@ -36,6 +37,7 @@ from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, comp
 from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
 from transforms.sync.join import match_groups
 from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
+from transforms.sync.params import PartitionParams, row_params, with_partition_columns
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     DEFAULT_REFERENCE_ATTRIBUTES,
@@ -50,7 +52,13 @@ from transforms.sync.schema import (
 )
 from transforms.sync.scope import MemberLookup, scope_expr
 from transforms.sync.state import SyncResult, SyncState
-from transforms.sync.values import decode_json_expr, json_expr, map_references
+from transforms.sync.values import (
+    decode_json_expr,
+    json_expr,
+    map_references,
+    markers_to_placeholders,
+    placeholder_marker,
+)
 
 # Makes metaverse ids for objects a connector projects: (connector, anchors) -> ids.
 MvIdFactory = Callable[[str, pl.Series], pl.Series]
@@ -69,6 +77,7 @@ class _Run:
     rules: Sequence[BoundRule]
     order: list[str]
     params: Mapping[str, Mapping[str, str]]
+    partitions: PartitionParams
     references: frozenset[str]
     new_ids: MvIdFactory
     full: bool
@@ -90,6 +99,10 @@ class _Run:
     disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
     kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
     changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+    provisioned: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids provisioned now
+    # (connector, object type) -> attributes its inbound rules read that its frame lacks, with the type
+    # another connector-space frame gives them (a snapshot has columns only for attributes some object has).
+    implied: dict[tuple[str, str], dict[str, pl.DataType]] = field(default_factory=dict)
     # Export memory of the connector being synced outbound, cut down to the objects in focus once.
     memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
 
@@ -143,6 +156,7 @@ def run_sync(
     mode: Literal["full", "delta"] = "full",
     connectors: Mapping[str, str] | None = None,
     params_by_connector: Mapping[str, Mapping[str, str]] | None = None,
+    partition_params_by_connector: PartitionParams | None = None,
     reference_attributes: frozenset[str] = DEFAULT_REFERENCE_ATTRIBUTES,
     new_mv_ids: MvIdFactory = default_mv_ids,
 ) -> SyncResult:
@@ -150,7 +164,9 @@ def run_sync(
 
     ``connectors`` maps connector name -> kind (``ad``, ``ldif``, ``aad``...) in run order; rules select
     connectors by name or kind. ``params_by_connector`` gives each connector's ``%Parameter%`` values
-    (``Domain.FQDN``, ``Connector.ID``...).
+    (``Domain.FQDN``, ``Connector.ID``...). ``partition_params_by_connector`` gives per-partition values
+    ``[(partition DN, {name: value})]``: inbound flows see those of the object's own partition (longest
+    matching DN suffix), other objects and outbound flows the connector-wide ones.
     """
     issues = check_rule_set([r for r in rules if not r.disabled])
     if issues:
@@ -162,6 +178,7 @@ def run_sync(
         rules=bind_rules(rules, order, connectors or {}),
         order=order,
         params=params_by_connector or {},
+        partitions=partition_params_by_connector or {},
         references=reference_attributes,
         new_ids=new_mv_ids,
         full=mode == "full",
@@ -173,6 +190,7 @@ def run_sync(
     run.mv = dict(state.metaverse)
     run.links = conform(state.links, LINKS_SCHEMA)
     run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
+    run.implied = _implied_types(run)
     run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
     run.staged = conform(state.staged_deletes, STAGED_DELETES_SCHEMA)
     _confirm_memory(run)
@@ -186,6 +204,27 @@ def run_sync(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _implied_types(run: _Run) -> dict[tuple[str, str], dict[str, pl.DataType]]:
+    """Types for attributes a frame lacks but its inbound rules read, from the frames that have them
+    (first in connector order, then object type). Attributes no frame has stay untyped NULLs."""
+    known: dict[str, pl.DataType] = {}
+    for connector in run.order:
+        for _, frame in sorted(run.cs.get(connector, {}).items()):
+            for name, dtype in frame.schema.items():
+                if not name.startswith("_") and dtype != pl.Null:
+                    known.setdefault(name, dtype)
+    implied: dict[tuple[str, str], dict[str, pl.DataType]] = {}
+    for connector, types in run.cs.items():
+        for object_type, frame in types.items():
+            read: set[str] = set()
+            for bound in _inbound_rules(run, connector, object_type):
+                read |= bound.rule.source_attributes
+            missing = {a: known[a] for a in sorted(read) if a in known and a not in frame.columns}
+            if missing:
+                implied[(connector, object_type)] = missing
+    return implied
 
 
 def _inbound_rules(run: _Run, connector: str, object_type: str) -> list[BoundRule]:
@@ -931,6 +970,9 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             if connector in remembered:
                 memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
                 frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
+            implied = run.implied.get((connector, object_type))
+            if implied:
+                frame = frame.with_columns(pl.lit(None, dtype=t).alias(a) for a, t in implied.items())
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
@@ -946,8 +988,14 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 exprs.append(expr.alias(f"\x00s{i}"))
                 scoped.append((bound, f"\x00s{i}"))
             frame = frame.with_columns(exprs)
+            params: Mapping[str, Mapping[str, ParamValue]] = run.params
+            if run.partitions.get(connector):
+                # Domain.* of each object's own partition: hidden columns, read by the compiled flows.
+                own = {"Connector.ID": connector, **run.params.get(connector, {})}
+                frame = with_partition_columns(frame, own, run.partitions[connector])
+                params = {**run.params, connector: row_params(own, run.partitions[connector])}
             resolution = resolve(
-                frame, MV_ID, scoped, params_by_connector=run.params, new_column="__new", only=only
+                frame, MV_ID, scoped, params_by_connector=params, new_column="__new", only=only
             )
             if not resolution.attributes:
                 continue
@@ -1097,6 +1145,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         memory = memory.join(pl.DataFrame({MV_ID: focus}), on=MV_ID, how="semi")
     run.memory_view = memory.filter(pl.col("connector") == connector)
     counts: dict[str, int] = {}
+    flows: list[Callable[[], None]] = []
     for mv_type in source_types:
         frame = run.mv.get(mv_type)
         if frame is None:
@@ -1106,7 +1155,11 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
-        _outbound_type(run, connector, mv_type, frame, typed, counts)
+        flows.append(_outbound_type(run, connector, mv_type, frame, typed, counts))
+    # Export attribute flow once every type is provisioned: a reference may name an object of another
+    # type that this run provisions (a group's members), which it carries as a placeholder.
+    for export_flow in flows:
+        export_flow()
     for name, value in sorted(counts.items()):
         run.count(connector, "outbound", name, value)
 
@@ -1133,7 +1186,8 @@ def _outbound_type(
     frame: pl.DataFrame,
     rules: Sequence[BoundRule],
     counts: dict[str, int],
-) -> None:
+) -> Callable[[], None]:
+    """Scope, deprovision, join and provision; returns the export attribute flow, run later."""
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
     links_c = run.links.filter(pl.col("connector") == connector)
@@ -1189,10 +1243,15 @@ def _outbound_type(
         if rows.height == 0:
             continue
         created = _union(created, _outbound_join_or_provision(run, connector, mv_type, rows, bound, counts))
-    # Export attribute flow for every linked object of the focus.
-    for target_type in sorted({b.rule.target_object_type for b in rules}):
-        typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
-        _export_flow(run, connector, target_type, frame, typed, created, counts)
+    run.provisioned[connector] = _union(run.provisioned.get(connector, _no_ids()), created)
+
+    def export_flow() -> None:
+        """Export attribute flow for every linked object of the focus."""
+        for target_type in sorted({b.rule.target_object_type for b in rules}):
+            typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
+            _export_flow(run, connector, target_type, frame, typed, created, counts)
+
+    return export_flow
 
 
 def _outbound_join_or_provision(
@@ -1302,10 +1361,17 @@ def _export_flow(
         links_c = run.links
         if not run.full:
             links_c = links_c.filter(pl.col(MV_ID).is_in(_reference_values(resolved, refs).implode()))
+        # Anchor, else DN; an object this run provisions (no anchor, no DN: created by this export)
+        # is a placeholder. Older pending adds (their create failed) are left out until they exist.
+        new_here = run.provisioned.get(connector, _no_ids())
+        placeholder = pl.when(pl.col(MV_ID).is_in(new_here.implode())).then(placeholder_marker(pl.col(MV_ID)))
         targets = (
             links_c.filter(pl.col("connector") == connector)
             .unique(MV_ID, keep="first", maintain_order=True)
-            .select(pl.col(MV_ID).alias("key"), pl.coalesce(pl.col(ANCHOR), pl.col(DN)).alias("value"))
+            .select(
+                pl.col(MV_ID).alias("key"),
+                pl.coalesce(pl.col(ANCHOR), pl.col(DN), placeholder).alias("value"),
+            )
             .drop_nulls("value")
         )
         for attribute in refs:
@@ -1335,6 +1401,8 @@ def _export_flow(
     ]
     for i, attribute in enumerate(attributes):
         desired = json_expr(pl.col(attribute), resolved.schema[attribute])
+        if attribute in refs:
+            desired = markers_to_placeholders(desired)
         current_parts = [
             pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
         ]
