@@ -114,11 +114,12 @@ def world(users: list[dict[str, Any]], groups: list[dict[str, Any]]) -> SyncStat
     return SyncState(connector_spaces={"ad": {"user": u, "group": g}, "aad": {}})
 
 
-def user_st(i: int) -> st.SearchStrategy[dict[str, Any]]:
+def user_st(i: int, renames: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    dns = [f"CN=u{i},DC=x", f"CN=u{i}r,DC=x"] if renames else [f"CN=u{i},DC=x"]
     return st.fixed_dictionaries(
         {
             "_anchor": st.just(f"u{i}"),
-            "_dn": st.just(f"CN=u{i},DC=x"),
+            "_dn": st.sampled_from(dns),
             "objectGUID": st.just(f"g{i}"),
             "cn": st.sampled_from([f"cn{i}", None]),
             "displayName": st.sampled_from(["D", None]),
@@ -132,14 +133,20 @@ def user_st(i: int) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-def group_st(i: int) -> st.SearchStrategy[dict[str, Any]]:
-    members = st.lists(st.sampled_from([f"CN=u{j},DC=x" for j in range(N + 2)]), max_size=4, unique=True)
+def group_st(i: int, membership: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """A group; ``membership`` adds renames, disconnector groups and member DNs in another case."""
+    dns = [f"CN=u{j},DC=x" for j in range(N + 2)]
+    if membership:
+        dns += [f"cn=U{j},dc=X" for j in range(N + 2)] + [f"CN=u{j}r,DC=x" for j in range(N)]
+    members = st.lists(st.sampled_from(dns), max_size=4, unique=True)
     return st.fixed_dictionaries(
         {
             "_anchor": st.just(f"grp{i}"),
-            "_dn": st.just(f"CN=grp{i},DC=x"),
+            "_dn": st.sampled_from(
+                [f"CN=grp{i},DC=x", f"CN=grp{i}b,DC=x"] if membership else [f"CN=grp{i},DC=x"]
+            ),
             "objectGUID": st.just(f"gg{i}"),
-            "cn": st.just(f"group{i}"),
+            "cn": st.sampled_from([f"group{i}", "skip"] if membership else [f"group{i}"]),
             "member": members,
             "_pending": st.just("add"),
         }
@@ -147,9 +154,11 @@ def group_st(i: int) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[SyncState, list[dict[str, Any]], list[dict[str, Any]]]:
-    users = [draw(user_st(i)) for i in range(N)]
-    groups = [draw(group_st(i)) for i in range(3)]
+def scenario(
+    draw: st.DrawFn, membership: bool = False
+) -> tuple[SyncState, list[dict[str, Any]], list[dict[str, Any]]]:
+    users = [draw(user_st(i, membership)) for i in range(N)]
+    groups = [draw(group_st(i, membership)) for i in range(3)]
     changed_users = []
     for i in range(N + 2):
         action = draw(st.sampled_from(["keep", "keep", "update", "delete"]))
@@ -160,7 +169,7 @@ def scenario(draw: st.DrawFn) -> tuple[SyncState, list[dict[str, Any]], list[dic
         if action == "keep":
             changed_users.append({**users[i], "_pending": "none"})
         elif action == "update":
-            changed_users.append({**draw(user_st(i)), "_pending": "update"})
+            changed_users.append({**draw(user_st(i, membership)), "_pending": "update"})
         else:
             changed_users.append({**users[i], "_pending": "delete"})
     changed_groups = []
@@ -168,7 +177,7 @@ def scenario(draw: st.DrawFn) -> tuple[SyncState, list[dict[str, Any]], list[dic
         if draw(st.booleans()):
             changed_groups.append({**g, "_pending": "none"})
         else:
-            changed_groups.append({**draw(group_st(i)), "_pending": "update"})
+            changed_groups.append({**draw(group_st(i, membership)), "_pending": "update"})
     return world(users, groups), changed_users, changed_groups
 
 
@@ -219,6 +228,38 @@ def test_delta_sync_equals_full_sync_on_the_same_state(case: tuple[SyncState, li
     assert comparable(delta) == comparable(full)
 
 
+# ISMEMBEROF scoping: the joining rule drops members of grp1, accountEnabled follows membership of grp0
+# (so outbound provisioning does too); groups named "skip" stay disconnectors.
+MEMBER_RULES = [
+    replace(
+        RULES[0],
+        scope=scope(
+            [cond("adminDescription", "NOTSTARTSWITH", "User_"), cond("_dn", "ISNOTMEMBEROF", "cn=GRP1,dc=x")]
+        ),
+    ),
+    replace(RULES[1], scope=scope([cond("_dn", "ISMEMBEROF", "CN=grp0,DC=x")])),
+    RULES[2],
+    replace(RULES[3], scope=scope([cond("cn", "NOTEQUAL", "skip")])),
+    *RULES[4:],
+]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario(membership=True))
+def test_delta_sync_with_membership_scoping_equals_full_sync(
+    case: tuple[SyncState, list[Any], list[Any]],
+) -> None:
+    """With ISMEMBEROF scoping, a delta sync of any membership changes (group renames, disconnector
+    groups, member DNs in another case) equals a full sync."""
+    initial, users, groups = case
+    base = exported(run_sync(initial, MEMBER_RULES, connectors=CONNECTORS))
+    changed = world(users, groups)
+    state = replace(base, connector_spaces={"ad": changed.connector_spaces["ad"], "aad": {}})
+    full = run_sync(state, MEMBER_RULES, connectors=CONNECTORS, mode="full")
+    delta = run_sync(state, MEMBER_RULES, connectors=CONNECTORS, mode="delta")
+    assert comparable(delta) == comparable(full)
+
+
 def test_delta_sync_processes_only_pending_objects() -> None:
     """A delta sync with one changed object touches only that object's metaverse object."""
     users = [
@@ -260,3 +301,21 @@ def test_delta_sync_resolves_a_reference_written_in_another_case() -> None:
     delta = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
     person = delta.state.metaverse["person"].sort("_mv_id")
     assert person.select("_mv_id", "manager").rows() == [("ad|u1", None), ("ad|u2", "ad|u1")]
+
+
+def test_delta_sync_re_resolves_references_to_a_renamed_object() -> None:
+    """When a joined object is renamed, a referrer naming its new DN resolves and one naming its former
+    DN breaks, though neither referrer changed."""
+    u1 = {"_anchor": "u1", "_dn": "CN=u1,DC=x", "objectGUID": "g1", "uac": 512}
+    u2 = {"_anchor": "u2", "_dn": "CN=u2,DC=x", "objectGUID": "g2", "uac": 512, "manager": "CN=u1new,DC=x"}
+    u3 = {"_anchor": "u3", "_dn": "CN=u3,DC=x", "objectGUID": "g3", "uac": 512, "manager": "CN=u1,DC=x"}
+    first = run_sync(
+        world([{**u, "_pending": "add"} for u in (u1, u2, u3)], []), RULES, connectors=CONNECTORS
+    )
+    base = exported(first)
+    renamed = {**u1, "_dn": "CN=u1new,DC=x", "_pending": "update"}
+    changed = world([renamed, {**u2, "_pending": "none"}, {**u3, "_pending": "none"}], [])
+    state = replace(base, connector_spaces={"ad": changed.connector_spaces["ad"], "aad": {}})
+    delta = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
+    person = delta.state.metaverse["person"].sort("_mv_id")
+    assert person.select("_mv_id", "manager").rows() == [("ad|u1", None), ("ad|u2", "ad|u1"), ("ad|u3", None)]

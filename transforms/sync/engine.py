@@ -238,17 +238,27 @@ def _inbound_rules(run: _Run, connector: str, object_type: str) -> list[BoundRul
 
 
 def _member_lookup(run: _Run, connector: str) -> MemberLookup:
-    def members(group_dn: str) -> list[str]:
-        out: list[str] = []
+    def members(group_dn: str) -> pl.Series:
+        parts: list[pl.Series] = []
         for frame in run.cs.get(connector, {}).values():
             if "member" not in frame.columns:
                 continue
-            rows = frame.filter(pl.col(DN).str.to_lowercase() == group_dn.lower())
-            for values in rows.get_column("member").to_list():
-                out.extend(str(v).lower() for v in values or [])
-        return out
+            # A group the import reported deleted (a tombstone) has no members any more.
+            rows = frame.filter(
+                (pl.col(DN).str.to_lowercase() == group_dn.lower()) & (pl.col(PENDING) != PENDING_DELETE)
+            )
+            parts.append(_values(rows, "member").str.to_lowercase())
+        return pl.concat(parts) if parts else pl.Series("v", [], dtype=pl.String)
 
     return members
+
+
+def _values(frame: pl.DataFrame, column: str) -> pl.Series:
+    """The non-null values of a single- or multi-valued column, as text."""
+    values = frame.get_column(column)
+    if isinstance(values.dtype, pl.List):
+        values = values.explode()
+    return values.cast(pl.String).drop_nulls().rename("v")
 
 
 def _scope_columns(
@@ -349,8 +359,10 @@ def _confirm_memory(run: _Run) -> None:
 def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
     counts: dict[str, int] = {}
     parts: list[pl.Series] = []
+    # Before any object type of the connector rewrites its part of the reference index.
+    membership = None if run.full else _membership_changes(run, connector)
     for object_type in sorted(run.cs.get(connector, {})):
-        parts.append(_inbound_type(run, connector, object_type, counts))
+        parts.append(_inbound_type(run, connector, object_type, counts, membership))
     newly_linked = _union(*parts)
     for name, value in sorted(counts.items()):
         run.count(connector, "inbound", name, value)
@@ -368,7 +380,9 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
         _apply_flows(run, newly_linked, only=targets, record=False)
 
 
-def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str, int]) -> pl.Series:
+def _inbound_type(
+    run: _Run, connector: str, object_type: str, counts: dict[str, int], membership: pl.Series | None
+) -> pl.Series:
     cs = run.cs[connector][object_type]
     rules = _inbound_rules(run, connector, object_type)
     links_ct = run.links.filter(
@@ -380,9 +394,13 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         work = cs
     else:
         linked = links_ct.get_column(ANCHOR)
-        work = cs.filter((pl.col(PENDING) != PENDING_NONE) | ~pl.col(ANCHOR).is_in(linked.implode()))
-        if _uses_membership(rules) and _group_changed(cs):
-            work = cs
+        todo = (pl.col(PENDING) != PENDING_NONE) | ~pl.col(ANCHOR).is_in(linked.implode())
+        if _uses_membership(rules):
+            if membership is None:
+                todo = pl.lit(True)
+            elif membership.len():
+                todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
+        work = cs.filter(todo)
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
         return _no_ids()
@@ -400,7 +418,10 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     deleted = pl.col(PENDING).is_in([PENDING_DELETE])
     delete_add = pl.col(PENDING) == PENDING_DELETE_ADD
     work = work.join(
-        links_ct.drop("connector", "object_type", DN), on=ANCHOR, how="left", maintain_order="left"
+        links_ct.drop("connector", "object_type").rename({DN: "__ldn"}),
+        on=ANCHOR,
+        how="left",
+        maintain_order="left",
     ).with_columns(
         n_join.alias("__n"),
         jrule.alias("__j"),
@@ -471,7 +492,13 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     changed = _union(newly, disjoined.get_column(MV_ID))
     run.changed_link(connector, changed)
     if not run.full:
-        referrers = _referrers(run, connector, cs, work, changed)
+        # A renamed connector: references to its former DN break, references to its new one resolve.
+        renamed = keep.filter(
+            pl.col("__ldn").str.to_lowercase().ne_missing(pl.col(DN).str.to_lowercase())
+            & pl.col("__ldn").is_not_null()
+        )
+        moved = pl.concat([renamed.get_column(DN), renamed.get_column("__ldn")])
+        referrers = _referrers(run, connector, work, changed, moved)
         run.touched = _union(run.touched, changed, keep.get_column(MV_ID), referrers)
     # Counters (names of the product's run history).
     n_projected = projected.height
@@ -492,12 +519,12 @@ def _add(counts: dict[str, int], name: str, value: int) -> None:
     counts[name] = counts.get(name, 0) + value
 
 
+_MEMBERSHIP_OPERATORS = ("ISMEMBEROF", "ISNOTMEMBEROF")
+
+
 def _uses_membership(rules: Sequence[BoundRule]) -> bool:
     return any(
-        c.operator.value in ("ISMEMBEROF", "ISNOTMEMBEROF")
-        for b in rules
-        for g in b.rule.scope
-        for c in g.conditions
+        c.operator.value in _MEMBERSHIP_OPERATORS for b in rules for g in b.rule.scope for c in g.conditions
     )
 
 
@@ -540,8 +567,121 @@ def _stage_deletes(run: _Run, deletes: pl.DataFrame) -> None:
     run.staged = pl.concat([run.staged, new]).unique(["connector", ANCHOR], keep="first", maintain_order=True)
 
 
-def _group_changed(cs: pl.DataFrame) -> bool:
-    return "member" in cs.columns and cs.filter(pl.col(PENDING) != PENDING_NONE).height > 0
+def _membership_groups(run: _Run, connector: str) -> frozenset[str]:
+    """Lower-cased DNs of the groups ISMEMBEROF / ISNOTMEMBEROF conditions of the connector name."""
+    return frozenset(
+        (c.value or "").lower()
+        for b in run.rules
+        if b.connector == connector and b.rule.direction is Direction.INBOUND
+        for g in b.rule.scope
+        for c in g.conditions
+        if c.operator.value in _MEMBERSHIP_OPERATORS
+    )
+
+
+def _membership_changes(run: _Run, connector: str) -> pl.Series | None:
+    """Lower-cased DNs of the objects whose membership of a group named by an ISMEMBEROF condition
+    changed since the last sync; ``None`` when that cannot be told (re-process every object).
+
+    The reference index holds each object's reference values as of the last sync; the groups with a
+    pending import are compared with it. A group that kept a named DN contributes the members added and
+    removed; one that gained or lost a named DN (added, deleted, renamed) all its members. A group's
+    former DN is its link's DN (the DN the last sync saw) or its tombstone's; a changed group that is a
+    disconnector has none, so if it holds a named DN now all its members count, and if a named group has
+    disappeared the former members of every such group count.
+    """
+    groups = _membership_groups(run, connector)
+    if not groups:
+        return _no_ids()
+    if "member" not in run.references:
+        return None
+    named = pl.lit(pl.Series(sorted(groups), dtype=pl.String)).implode()
+    changed_frames = [
+        changed
+        for frame in run.cs.get(connector, {}).values()
+        if "member" in frame.columns and (changed := frame.filter(pl.col(PENDING) != PENDING_NONE)).height
+    ]
+    if not changed_frames:
+        return _no_ids()
+    links = (
+        run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
+        .select(ANCHOR, pl.col(DN).alias("__old_dn"))
+        .unique(ANCHOR, keep="first", maintain_order=True)
+    )
+    rows: list[pl.DataFrame] = []
+    new_values: list[pl.DataFrame] = []
+    for changed in changed_frames:
+        rows.append(
+            changed.select(ANCHOR, DN, PENDING).join(links, on=ANCHOR, how="left", maintain_order="left")
+        )
+        for column in _reference_columns(run, changed):
+            values = pl.col(column)
+            if not isinstance(changed.schema[column], pl.List):
+                values = pl.concat_list(values)
+            new_values.append(
+                changed.filter(pl.col(PENDING) != PENDING_DELETE)
+                .select(ANCHOR, values.alias("target_dn"))
+                .explode("target_dn")
+                .drop_nulls("target_dn")
+                .select(ANCHOR, pl.col("target_dn").cast(pl.String).str.to_lowercase())
+            )
+    pending = pl.col(PENDING)
+    new_in = (pending != PENDING_DELETE) & pl.col(DN).str.to_lowercase().is_in(named).fill_null(False)
+    old_in = (
+        pl.when(pending == PENDING_ADD)
+        .then(pl.lit(False))
+        .when(pending == PENDING_DELETE)
+        .then(pl.col(DN).str.to_lowercase().is_in(named).fill_null(False))
+        .otherwise(pl.col("__old_dn").str.to_lowercase().is_in(named))
+    )
+    frame = pl.concat(rows).with_columns(new_in.alias("__new_in"), old_in.alias("__old_in"))
+    unknown = frame.filter(pl.col("__old_in").is_null() & ~pl.col("__new_in"))
+    vanished = unknown.height > 0 and _named_group_missing(run, connector, groups)
+    mode = (
+        pl.when(pl.col("__old_in").is_null())
+        .then(
+            pl.when(pl.col("__new_in")).then(pl.lit("all")).otherwise(pl.lit("old" if vanished else "none"))
+        )
+        .when(pl.col("__old_in") & pl.col("__new_in"))
+        .then(pl.lit("diff"))
+        .when(pl.col("__old_in"))
+        .then(pl.lit("old"))
+        .when(pl.col("__new_in"))
+        .then(pl.lit("new"))
+        .otherwise(pl.lit("none"))
+    )
+    modes = frame.select(ANCHOR, mode.alias("__mode")).filter(pl.col("__mode") != "none")
+    if modes.height == 0:
+        return _no_ids()
+    old = (
+        run.ref_index.filter(pl.col("connector") == connector)
+        .select(ANCHOR, "target_dn")
+        .join(modes, on=ANCHOR, how="inner")
+    )
+    new = pl.concat(new_values).join(modes, on=ANCHOR, how="inner") if new_values else old.clear()
+    keys = [ANCHOR, "target_dn"]
+    diff_old = old.filter(pl.col("__mode") == "diff")
+    diff_new = new.filter(pl.col("__mode") == "diff")
+    parts = [
+        old.filter(pl.col("__mode").is_in(["old", "all"])),
+        new.filter(pl.col("__mode").is_in(["new", "all"])),
+        diff_old.join(diff_new, on=keys, how="anti"),
+        diff_new.join(diff_old, on=keys, how="anti"),
+    ]
+    return pl.concat([p.get_column("target_dn") for p in parts]).unique().rename(DN)
+
+
+def _named_group_missing(run: _Run, connector: str, groups: frozenset[str]) -> bool:
+    """Whether some group an ISMEMBEROF condition names is held by no live object of the connector."""
+    held: list[pl.Series] = []
+    for frame in run.cs.get(connector, {}).values():
+        if "member" in frame.columns:
+            dns = (
+                frame.filter(pl.col(PENDING) != PENDING_DELETE).get_column(DN).drop_nulls().str.to_lowercase()
+            )
+            held.append(dns.filter(dns.is_in(sorted(groups))))
+    present = pl.concat(held).unique() if held else pl.Series([], dtype=pl.String)
+    return present.len() < len(groups)
 
 
 def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: pl.DataFrame) -> pl.DataFrame:
@@ -703,22 +843,25 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
 
 
 def _referrers(
-    run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame, changed: pl.Series
+    run: _Run, connector: str, work: pl.DataFrame, changed: pl.Series, moved: pl.Series
 ) -> pl.Series:
-    """Metaverse objects whose references resolve or break because objects were (dis)joined."""
-    if not changed.len():
+    """Metaverse objects whose references resolve or break because objects were (dis)joined or
+    renamed (``moved``: their former and new DNs)."""
+    if not changed.len() and not moved.len():
         return _no_ids()
-    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds")).select(DN)
+    # (Dis)joined objects by their DN now and the DN their link recorded (they may be renamed too).
+    dns = work.filter(pl.col(MV_ID).is_in(changed.implode()) | pl.col("__dd") | pl.col("__ds"))
+    dns = pl.concat([dns.select(DN), dns.select(pl.col("__ldn").alias(DN))])
     new_dns = run.links.filter(
         (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
     ).select(DN)
     # DNs compare case-insensitively (as reference resolution does); the index holds them lower-cased.
-    keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls().str.to_lowercase()
+    keys = pl.concat([dns.get_column(DN), new_dns.get_column(DN), moved.cast(pl.String).rename(DN)])
+    keys = keys.drop_nulls().str.to_lowercase()
     anchors = run.ref_index.filter(
         (pl.col("connector") == connector) & pl.col("target_dn").is_in(keys.implode())
     ).get_column(ANCHOR)
     mv = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode()))
-    del cs
     return mv.get_column(MV_ID)
 
 

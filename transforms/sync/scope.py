@@ -20,7 +20,7 @@ from transforms.rules.model import ScopeCondition, ScopeGroup, ScopeOperator
 from transforms.schema import DN
 
 # Returns the lower-cased DNs of the members of the group with the given DN (for ISMEMBEROF).
-MemberLookup = Callable[[str], Sequence[str]]
+MemberLookup = Callable[[str], "Sequence[str] | pl.Series"]
 
 _NEGATIONS: dict[ScopeOperator, ScopeOperator] = {
     ScopeOperator.NOTEQUAL: ScopeOperator.EQUAL,
@@ -72,8 +72,9 @@ def _positive(
     name = condition.attribute
     value = condition.value or ""
     if op is ScopeOperator.ISMEMBEROF:
-        dns = list(members(value)) if members is not None else []
-        return pl.col(DN).str.to_lowercase().is_in(dns).fill_null(False)
+        found = members(value) if members is not None else []
+        dns = found if isinstance(found, pl.Series) else pl.Series(list(found), dtype=pl.String)
+        return pl.col(DN).str.to_lowercase().is_in(dns.implode()).fill_null(False)
     dtype = schema.get(name)
     if dtype is None:
         # An attribute the connector does not hold is null on every object.
