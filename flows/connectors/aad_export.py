@@ -3,7 +3,9 @@
 How a plan is read (PENDING_EXPORT_SCHEMA rows):
 
 * rows are grouped per target object by ``_mv_id`` (or ``_anchor`` where ``_mv_id`` is null); the
-  object's ``op`` (add / update / delete) and ``object_type`` come from its first row;
+  object's ``op`` (add / update / delete) and ``object_type`` come from its first row; a delete row is
+  an object of its own (keyed by its anchor), and deletes are sent before creates and updates, so a
+  metaverse object deprovisioned and provisioned again deletes the old target and creates a new one;
 * each row's ``attribute`` is a Graph property name (or a registered ``extension_<appId>_<name>``);
   ``new_value`` / ``old_value`` are JSON; an update row whose new value equals its old value is dropped,
   and an update with nothing left sends nothing (no no-op writes);
@@ -252,7 +254,9 @@ class ExportRun:
             new_values,
             strict=True,
         ):
-            key = str(mv_id if mv_id is not None else anchor)
+            # A delete is its own object, keyed by its anchor: a metaverse object deprovisioned and
+            # provisioned again (same _mv_id) deletes the old target object and creates a new one.
+            key = f"delete|{anchor}" if op == "delete" else str(mv_id if mv_id is not None else anchor)
             obj = by_key.get(key)
             if obj is None:
                 obj = by_key[key] = TargetObject(key, mv_id, anchor, object_type, op, {})
@@ -278,7 +282,10 @@ class ExportRun:
         for obj in objects:
             if obj.error is None:
                 first.extend(self._initial_ops(obj))
-        await self._drain(first)
+        # Deletes go first: a new object may take over an anchor value (onPremisesImmutableId, UPN) that
+        # the object it replaces still holds.
+        await self._drain([op for op in first if op.kind == "delete"])
+        await self._drain([op for op in first if op.kind != "delete"])
         second: list[Op] = []
         for obj in objects:
             second.extend(self._member_ops(obj))

@@ -120,6 +120,31 @@ def test_create_update_delete_round_trip(connector: AadConnector, emulator: Runn
     assert anchors[f"b{t}"] in g_row["members@remove"]
 
 
+def test_a_reprovisioned_object_replaces_its_deleted_target(
+    connector: AadConnector, emulator: RunningEmulator
+) -> None:
+    """A metaverse object deprovisioned and provisioned again in one export (same _mv_id, same anchor
+    values) deletes the old Entra object and creates a new one: in either row order, never a PATCH of the
+    old object."""
+    for order in ("add-first", "delete-first"):
+        t = uid()
+        [old] = _by_mv(
+            _ok(connector.export(plan({"mv_id": t, "type": "user", "op": "add", "attrs": user_attrs(t)})))
+        ).values()
+        rows = [
+            {"mv_id": t, "anchor": old, "type": "user", "op": "delete"},
+            {"mv_id": t, "type": "user", "op": "add", "attrs": user_attrs(t, department="Returned")},
+        ]
+        results = _ok(connector.export(plan(*(rows[::-1] if order == "add-first" else rows))))
+        assert sorted(results["op"].to_list()) == ["add", "delete"], order
+        [new] = results.filter(pl.col("op") == "add")["_anchor"].to_list()
+        assert new != old, order
+        users = next(b for b in connector.full_import().batches if b.object_type == "user").frame
+        assert old not in users["_anchor"].to_list(), order
+        [row] = users.filter(pl.col("_anchor") == new).to_dicts()
+        assert row["department"] == "Returned" and row["onPremisesImmutableId"] == f"imm-{t}", order
+
+
 def test_full_import_pages_beyond_999(new_emulator: Callable[..., RunningEmulator]) -> None:
     """A full import follows nextLinks past 999 objects and stores the final deltaLink."""
     emu = new_emulator()
