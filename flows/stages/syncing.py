@@ -16,9 +16,10 @@ import polars as pl
 
 from flows.config import AadConnectorConfig, AdConnectorConfig, Config, LdifConnectorConfig
 from flows.store import Store
-from transforms.rules import SyncRule
+from transforms.errors import InputError
+from transforms.rules import Direction, SyncRule
 from transforms.schema import MV_ID, PENDING_EXPORT_SCHEMA
-from transforms.sync.engine import run_sync
+from transforms.sync.engine import bind_rules, run_sync
 from transforms.sync.schema import (
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
@@ -171,6 +172,33 @@ def connector_kinds(config: Config) -> dict[str, str]:
     return {c.name: c.kind for c in order}
 
 
+def check_attribute_lists(config: Config, rules: tuple[SyncRule, ...]) -> None:
+    """Every attribute an outbound rule writes to an AD connector is in that connector's attribute list.
+
+    An attribute left out of ``attributes:`` is never imported, so an export of it could never be
+    confirmed and would be sent again every cycle. Raises one error naming each rule (file, line and
+    column), the attribute and the connector.
+    """
+    listed = {
+        c.name: {a.lower() for a in c.attributes}
+        for c in config.connectors
+        if isinstance(c, AdConnectorConfig) and c.attributes is not None
+    }
+    if not listed:
+        return
+    problems = [
+        f"{flow.position}: rule {bound.name!r} writes {flow.destination!r} to connector {bound.connector!r},"
+        f" whose attributes list leaves it out (an export of it could never be confirmed by an import);"
+        f" add it to the connector's attributes"
+        for bound in bind_rules(rules, list(connector_kinds(config)), connector_kinds(config))
+        if bound.connector in listed and bound.rule.direction is Direction.OUTBOUND
+        for flow in bound.rule.flows
+        if flow.destination.lower() not in listed[bound.connector] and flow.destination.lower() != "dn"
+    ]
+    if problems:
+        raise InputError("\n".join(problems))
+
+
 def synchronize(
     store: Store,
     config: Config,
@@ -182,6 +210,7 @@ def synchronize(
 ) -> list[dict[str, Any]]:
     """Run one full or delta sync over the stored state; returns one run step per connector."""
     profile = PROFILE_FULL if mode == "full" else PROFILE_DELTA
+    check_attribute_lists(config, rules)
     state = load_sync_state(store)
     kinds = connector_kinds(config)
     state = replace(state, connector_spaces=with_read_attributes(state.connector_spaces, rules, kinds))

@@ -5,15 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from emulator.forest import generate_forest
 from emulator.ldif import to_ldif
 from flows.config import parse_config
 from flows.connectors.ldif import parse_ldif
 from flows.rulesets import load_rule_set
-from flows.stages.syncing import connector_parameters, partition_parameters, synchronize
+from flows.stages.syncing import (
+    check_attribute_lists,
+    connector_parameters,
+    partition_parameters,
+    synchronize,
+)
 from flows.store import Store
 from tests.lab import RULES
+from transforms.errors import InputError
 
 
 def _config(folder: Path, partitions: list[tuple[str, str, str]]) -> str:
@@ -104,3 +111,20 @@ def test_sync_stage_builds_upns_with_each_users_own_domain(tmp_path: Path) -> No
     assert set(parent["domainFQDN"]) == {"corp.example.com"} and set(parent["domainNetBios"]) == {"CORP"}
     # Forest.* is connector-wide: the first partition's DNS name (no `forest` configured).
     assert set(got["forestFQDN"]) == {"corp.example.com"}
+
+
+def test_an_outbound_attribute_left_out_of_the_attribute_list_is_an_error(tmp_path: Path) -> None:
+    """The default writeback rules write mS-DS-ConsistencyGuid; an AD connector whose ``attributes:``
+    leave it out could never confirm that export, so the sync refuses to run, naming rule file, line,
+    attribute and connector, before touching the state."""
+    text = _config(tmp_path, [("DC=corp,DC=example,DC=com", "corp.example.com", "CORP")])
+    rules = load_rule_set([RULES], {"user_matching": "objects-once"})
+    listed = text + "    attributes: [objectGUID, sAMAccountName]\n"
+    with pytest.raises(InputError) as raised:
+        check_attribute_lists(parse_config(listed, "forestsync.yaml"), rules)
+    message = str(raised.value)
+    assert "210-user-immutableid.yaml:" in message and "'mS-DS-ConsistencyGuid'" in message
+    assert "connector 'corp'" in message
+    # Listed (in any case), or no list at all (the connector's default list): no error.
+    check_attribute_lists(parse_config(listed.replace("sAMAccountName", "ms-ds-consistencyguid"), "x"), rules)
+    check_attribute_lists(parse_config(text, "forestsync.yaml"), rules)
