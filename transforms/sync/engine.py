@@ -231,18 +231,33 @@ def _any(columns: Sequence[str]) -> pl.Expr:
 
 def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.DataFrame:
     """DN -> metaverse id for the joined objects of one connector (only DNs in ``wanted`` if given,
-    compared as written and lower-cased)."""
+    compared as written, and lower-cased for the wanted DNs no object has as written)."""
+    spaces = run.cs.get(connector, {})
+    dns = {t: f.select(ANCHOR, DN) for t, f in spaces.items()}
+    if wanted is not None:
+        wanted = wanted.drop_nulls().unique()
+        hits = {t: f.filter(pl.col(DN).is_in(wanted.implode())) for t, f in dns.items()}
+        found = pl.concat([h.get_column(DN) for h in hits.values()]) if hits else wanted.head(0)
+        misses = wanted.filter(~wanted.is_in(found.implode()))
+        if misses.len():
+            folded = misses.str.to_lowercase().implode()
+            hit = pl.col(DN).is_in(wanted.implode()) | pl.col(DN).str.to_lowercase().is_in(folded)
+            hits = {t: f.filter(hit) for t, f in dns.items()}
+        dns = hits
+    rows = (
+        pl.concat(list(dns.values())) if dns else pl.DataFrame(schema={ANCHOR: pl.String(), DN: pl.String()})
+    )
+    links = run.links
+    if wanted is not None:
+        links = links.join(rows.select(ANCHOR), on=ANCHOR, how="semi")
+    links = links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
     frames = []
-    links = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
-    folded = wanted.str.to_lowercase() if wanted is not None else None
-    for object_type, frame in run.cs.get(connector, {}).items():
-        if wanted is not None and folded is not None:
-            hit = pl.col(DN).is_in(wanted.implode())
-            if bool(folded.ne(wanted).any()):
-                hit = hit | pl.col(DN).str.to_lowercase().is_in(folded.implode())
-            frame = frame.filter(hit)
-        part = frame.select(ANCHOR, DN).join(
-            links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID), on=ANCHOR, how="inner"
+    for object_type, frame in dns.items():
+        part = frame.join(
+            links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID),
+            on=ANCHOR,
+            how="inner",
+            maintain_order="left",
         )
         frames.append(part.select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value")))
     if not frames:
@@ -476,6 +491,8 @@ def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: p
         )
         .unique("__key", keep="first", maintain_order=True)
     )
+    if matched.height == 0:
+        return pl.DataFrame(schema=LINKS_SCHEMA)
     run.links = run.links.join(
         matched.select(pl.lit(connector).alias("connector"), MV_ID),
         on=["connector", MV_ID],
@@ -640,7 +657,11 @@ def _referrers(
 
 def _lifetime(run: _Run) -> None:
     """Delete metaverse objects no inbound Provision/StickyJoin rule keeps alive (spec 1.4)."""
-    sustained = run.links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
+    links = run.links
+    if not run.full:
+        # A delta only looks at the objects it touched.
+        links = links.join(ids_frame(run.touched, MV_ID), on=MV_ID, how="semi")
+    sustained = links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
     parts: list[pl.Series] = []
     for mv_type, frame in run.mv.items():
         ids = frame.get_column(MV_ID)
@@ -720,7 +741,10 @@ def _inbound_flows(run: _Run) -> None:
 def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
     """Recompute the metaverse attributes of ``ids`` from every joined object of every connector."""
     id_frame = ids_frame(ids, MV_ID)
-    remembered = set(run.memory.get_column("connector").unique().to_list())
+    # The links and export memory of the objects in focus, cut out once (a delta's focus is small).
+    focus_links = run.links.join(id_frame, on=MV_ID, how="semi")
+    focus_memory = run.memory.join(id_frame, on=MV_ID, how="semi") if run.memory.height else run.memory
+    remembered = set(focus_memory.get_column("connector").unique().to_list())
     partials: list[Resolution] = []
     errors: list[pl.DataFrame] = []
     for connector in run.order:
@@ -728,19 +752,19 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             rules = _inbound_rules(run, connector, object_type)
             if not rules or all(not b.rule.flows for b in rules):
                 continue
-            links = run.links.filter(
+            links = focus_links.filter(
                 (pl.col("connector") == connector)
                 & (pl.col("object_type") == object_type)
                 & pl.col(ANCHOR).is_not_null()
-            ).join(id_frame, on=MV_ID, how="semi")
+            )
             if links.height == 0:
                 continue
-            frame = cs.filter(pl.col(PENDING) != PENDING_DELETE).join(
-                links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
-            )
+            frame = cs.join(
+                links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner", maintain_order="left"
+            ).filter(pl.col(PENDING) != PENDING_DELETE)
             frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
             if connector in remembered:
-                memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+                memory = focus_memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
                 frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
@@ -791,8 +815,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             error_type=ERROR_FUNCTION_TRIGGERED,
         )
     types = (
-        run.links.join(id_frame, on=MV_ID, how="semi")
-        .select(MV_ID, "mv_object_type")
+        focus_links.select(MV_ID, "mv_object_type")
         .unique(MV_ID, maintain_order=True)
         .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
     )
@@ -809,20 +832,19 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
         if not typed:
             continue
         rows, merges = combine(typed, type_ids)
-        attributes = [
-            a
-            for a in merges
-            if any(
-                b.rule.direction is Direction.INBOUND
-                and b.rule.target_object_type in (mv_type, "*")
-                and any(f.destination == a for f in b.rule.flows)
-                for b in run.rules
-            )
-        ]
+        destinations = {
+            f.destination
+            for b in run.rules
+            if b.rule.direction is Direction.INBOUND and b.rule.target_object_type in (mv_type, "*")
+            for f in b.rule.flows
+        }
+        attributes = [a for a in merges if a in destinations]
         if not attributes:
             continue
         frame = run.mv[mv_type]
-        old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
+        # A delta replaces a few rows in place (their positions found once); a full run rebuilds.
+        positions = None if run.full else _positions(frame, rows.get_column(MV_ID))
+        old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi") if positions is None else frame[positions]
         if record:
             values = final_values(rows, old, attributes, merges, labels)
         else:
@@ -841,8 +863,60 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 run.changed_mv = _union(
                     run.changed_mv, _changed_ids(old.filter(known), updated.filter(known))
                 )
+        if positions is not None:
+            run.mv[mv_type] = _patch_rows(frame, positions, old, updated)
+            continue
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
+
+
+def _positions(frame: pl.DataFrame, ids: pl.Series) -> pl.Series | None:
+    """Row positions of ``ids`` in ``frame`` (in the order of ``ids``), None if one is missing."""
+    found = (
+        frame.select(MV_ID)
+        .with_row_index("__pos")
+        .join(ids.rename(MV_ID).to_frame(), on=MV_ID, how="inner", maintain_order="right")
+    )
+    if found.height != ids.len():
+        return None
+    return found.get_column("__pos")
+
+
+def _patch_rows(
+    frame: pl.DataFrame, positions: pl.Series, old: pl.DataFrame, updated: pl.DataFrame
+) -> pl.DataFrame:
+    """``frame`` with the rows at ``positions`` (``old``, aligned with ``updated``) replaced by
+    ``updated``; only columns with a changed value are rebuilt (a delta changes a few columns)."""
+    height = frame.height
+    columns: list[pl.Series] = []
+    for name in [*frame.columns, *[c for c in updated.columns if c not in frame.columns]]:
+        new = updated.get_column(name)
+        if name in frame.columns:
+            column = frame.get_column(name)
+            before = old.get_column(name)
+        else:
+            column = pl.Series(name, [None] * height, dtype=new.dtype)
+            before = pl.Series(name, [None] * old.height, dtype=new.dtype)
+        if column.dtype != new.dtype:
+            dtype = pl.concat(
+                [column.head(0).rename(name).to_frame(), new.head(0).rename(name).to_frame()],
+                how="vertical_relaxed",
+            ).schema[name]
+            column, before, new = column.cast(dtype), before.cast(dtype), new.cast(dtype)
+        try:
+            differs = before.ne_missing(new)
+        except pl.exceptions.PolarsError:
+            differs = pl.Series([True] * new.len())
+        if not differs.any():
+            columns.append(column)
+            continue
+        values = new.filter(differs)
+        index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
+            positions.filter(differs),
+            pl.int_range(height, height + values.len(), dtype=pl.UInt32, eager=True),
+        )
+        columns.append(pl.concat([column, values]).gather(index).rename(name))
+    return pl.DataFrame(columns)
 
 
 def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
