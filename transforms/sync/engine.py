@@ -342,18 +342,21 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
 def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str, int]) -> pl.Series:
     cs = run.cs[connector][object_type]
     rules = _inbound_rules(run, connector, object_type)
-    links_ct = run.links.filter(
+    of_type = (
         (pl.col("connector") == connector)
         & (pl.col("object_type") == object_type)
         & pl.col(ANCHOR).is_not_null()
     )
     if run.full:
+        links_ct = run.links.filter(of_type)
         work = cs
     else:
-        linked = links_ct.get_column(ANCHOR)
+        linked = run.links.lazy().filter(of_type).select(ANCHOR).collect().get_column(ANCHOR)
         work = cs.filter((pl.col(PENDING) != PENDING_NONE) | ~pl.col(ANCHOR).is_in(linked.implode()))
+        del linked
         if _uses_membership(rules) and _group_changed(cs):
             work = cs
+        links_ct = run.links.join(work.select(ANCHOR), on=ANCHOR, how="semi").filter(of_type)
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
         return _no_ids()
@@ -422,18 +425,24 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         cs.select(ANCHOR, pl.col(DN).alias("__dn")), on=ANCHOR, how="left", maintain_order="left"
     ).with_columns(pl.col("__dn").alias(DN))
     processed = work.get_column(ANCHOR)
-    run.links = pl.concat(
-        [
-            run.links.filter(
-                ~(
-                    (pl.col("connector") == connector)
-                    & (pl.col("object_type") == object_type)
-                    & pl.col(ANCHOR).is_in(processed.implode())
-                )
-            ),
-            conform(all_new, LINKS_SCHEMA),
-        ]
-    )
+    rebuilt = conform(all_new, LINKS_SCHEMA)
+    if not run.full:
+        # Only the links that differ are replaced (a delta mostly re-derives the links it had).
+        processed = _changed_anchors(links_ct, rebuilt)
+        rebuilt = rebuilt.filter(pl.col(ANCHOR).is_in(processed.implode()))
+    if processed.len():
+        run.links = pl.concat(
+            [
+                run.links.filter(
+                    ~(
+                        (pl.col("connector") == connector)
+                        & (pl.col("object_type") == object_type)
+                        & pl.col(ANCHOR).is_in(processed.implode())
+                    )
+                ),
+                rebuilt,
+            ]
+        )
     _update_reference_index(run, connector, cs, work)
     newly = _union(new_links.get_column(MV_ID), confirmed.get_column(MV_ID))
     changed = _union(newly, disjoined.get_column(MV_ID))
@@ -454,6 +463,24 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     )
     run.kept[connector] = _union(run.kept.get(connector, _no_ids()), keep.get_column(MV_ID))
     return newly
+
+
+def _changed_anchors(before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
+    """Anchors whose link rows differ between ``before`` and ``after`` (LINKS_SCHEMA frames)."""
+    flags = pl.col("anchor_assigned").fill_null(False)
+    left = before.with_columns(flags)
+    right = after.with_columns(flags)
+    columns = list(LINKS_SCHEMA)
+    gone = left.join(right, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
+    added = right.join(left, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
+    counts = (
+        left.group_by(ANCHOR)
+        .len()
+        .join(right.group_by(ANCHOR).len(), on=ANCHOR, how="full", coalesce=True, nulls_equal=True)
+        .filter(pl.col("len").ne_missing(pl.col("len_right")))
+        .get_column(ANCHOR)
+    )
+    return pl.concat([gone, added, counts]).drop_nulls().unique(maintain_order=True)
 
 
 def _add(counts: dict[str, int], name: str, value: int) -> None:
@@ -614,12 +641,24 @@ def _reference_columns(run: _Run, frame: pl.DataFrame) -> list[str]:
 
 def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame) -> None:
     columns = _reference_columns(run, cs)
+    if not run.full:
+        # An object without a pending import has the values it was indexed with.
+        work = work.filter(pl.col(PENDING) != PENDING_NONE)
+        if work.height == 0:
+            return
     processed = work.get_column(ANCHOR)
-    index = run.ref_index.filter(
-        ~((pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode()))
-    )
-    live = work.filter(~pl.col("__deleted"))
-    parts = [index]
+    removed = (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode())
+    new = _index_rows(connector, work.filter(~pl.col("__deleted")), columns)
+    if not run.full:
+        old = run.ref_index.filter(removed)
+        if new.height == old.height and new.sort(ANCHOR, "target_dn").equals(old.sort(ANCHOR, "target_dn")):
+            return
+    run.ref_index = pl.concat([run.ref_index.filter(~removed), new])
+
+
+def _index_rows(connector: str, live: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Reference index rows (REFERENCE_INDEX_SCHEMA) of connector-space rows."""
+    parts = [pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA)]
     for column in columns:
         values = pl.col(column)
         if not isinstance(live.schema[column], pl.List):
@@ -630,7 +669,7 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
             .drop_nulls("target_dn")
             .with_columns(pl.col("target_dn").cast(pl.String))
         )
-    run.ref_index = pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
+    return pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
 
 
 def _referrers(

@@ -14,6 +14,7 @@ over rules and attributes, never over objects.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +101,32 @@ def _constant(value: object) -> pl.Expr:
 
 
 def compile_flow(
+    flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, str] | None
+) -> CompiledFlow:
+    """The flow's expressions over a frame of ``schema``; compiled once per (flow, rule, schema,
+    parameters) and kept across runs (expressions are immutable values)."""
+    if flow.type is not FlowType.EXPRESSION:
+        return _compile_flow(flow, rule, schema, params)
+    try:
+        key_schema = tuple(schema.items())
+        key_params = tuple(sorted(params.items())) if params is not None else None
+        hash((flow, rule, key_schema, key_params))
+    except TypeError:  # an unhashable dtype or parameter: compile without the cache
+        return _compile_flow(flow, rule, schema, params)
+    return _cached_flow(flow, rule, key_schema, key_params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_flow(
+    flow: AttributeFlow,
+    rule: str,
+    schema: tuple[tuple[str, pl.DataType], ...],
+    params: tuple[tuple[str, str], ...] | None,
+) -> CompiledFlow:
+    return _compile_flow(flow, rule, dict(schema), dict(params) if params is not None else None)
+
+
+def _compile_flow(
     flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, str] | None
 ) -> CompiledFlow:
     if flow.type is FlowType.DIRECT:
@@ -200,6 +227,14 @@ def _errors(evaluated: pl.DataFrame, key: str, columns: Sequence[tuple[BoundRule
 
 
 def common_dtype(dtypes: Sequence[PolarsDataType]) -> pl.DataType:
+    try:
+        return _common_dtype(tuple(dtypes))
+    except TypeError:  # unhashable
+        return _common_dtype.__wrapped__(tuple(dtypes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _common_dtype(dtypes: tuple[PolarsDataType, ...]) -> pl.DataType:
     real = [d for d in dtypes if d != pl.Null]
     if not real:
         return pl.String()
