@@ -1035,6 +1035,13 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         run.count(connector, "outbound", name, value)
 
 
+def _links_of(run: _Run, frame: pl.DataFrame) -> pl.DataFrame:
+    """The links of the metaverse objects of ``frame`` (all links in a full run, whose focus is all)."""
+    if run.full:
+        return run.links
+    return run.links.join(frame.select(MV_ID), on=MV_ID, how="semi")
+
+
 def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
     """Metaverse objects whose reference attributes name one of ``ids``."""
     if not ids.len():
@@ -1060,7 +1067,7 @@ def _outbound_type(
 ) -> None:
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
-    links_c = run.links.filter(pl.col("connector") == connector)
+    links_c = _links_of(run, frame).filter(pl.col("connector") == connector)
     work = frame.join(
         links_c.select(
             MV_ID, ANCHOR, pl.col(DN).alias("__ldn"), "object_type", "rule", "link_type", "direction"
@@ -1202,7 +1209,9 @@ def _export_flow(
     created: pl.Series,
     counts: dict[str, int],
 ) -> None:
-    links = run.links.filter((pl.col("connector") == connector) & (pl.col("object_type") == target_type))
+    links = _links_of(run, frame).filter(
+        (pl.col("connector") == connector) & (pl.col("object_type") == target_type)
+    )
     rows = frame.join(
         links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner", maintain_order="left"
     )
