@@ -647,7 +647,9 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
         if work.height == 0:
             return
     processed = work.get_column(ANCHOR)
-    removed = (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode())
+    removed = run.ref_index.select(
+        (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode())
+    ).to_series()
     new = _index_rows(connector, work.filter(~pl.col("__deleted")), columns)
     if not run.full:
         old = run.ref_index.filter(removed)
@@ -786,6 +788,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
     remembered = set(focus_memory.get_column("connector").unique().to_list())
     partials: list[Resolution] = []
     errors: list[pl.DataFrame] = []
+    unmapped: list[tuple[int, list[str]]] = []
     for connector in run.order:
         for object_type, cs in sorted(run.cs.get(connector, {}).items()):
             rules = _inbound_rules(run, connector, object_type)
@@ -830,15 +833,23 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                     pl.lit(connector).alias("connector"), pl.lit(object_type).alias("object_type")
                 )
             )
-            resolved = resolution.frame
+            partials.append(resolution)
             refs = [a for a in resolution.attributes if a in run.references]
             if refs:
-                mapping = _dn_map(run, connector, None if run.full else _reference_values(resolved, refs))
+                unmapped.append((len(partials) - 1, refs))
+        if unmapped:
+            # One DN map per connector for the references of all its object types.
+            wanted = None
+            if not run.full:
+                wanted = pl.concat([_reference_values(partials[i].frame, refs) for i, refs in unmapped])
+            mapping = _dn_map(run, connector, wanted)
+            for i, refs in unmapped:
+                part = partials[i]
+                resolved = part.frame
                 for attribute in refs:
                     resolved = map_references(resolved, attribute, mapping, lower=True)
-            partials.append(
-                Resolution(resolved, resolution.attributes, resolution.merge_types, resolution.errors)
-            )
+                partials[i] = Resolution(resolved, part.attributes, part.merge_types, part.errors)
+            unmapped = []
     if not partials:
         return
     failed = pl.concat(errors) if errors else pl.DataFrame(schema={MV_ID: pl.String()})
@@ -1026,7 +1037,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame is None:
             continue
         if focus is not None:
-            frame = frame.filter(pl.col(MV_ID).is_in(focus.implode()))
+            frame = frame.filter(frame.get_column(MV_ID).is_in(focus.implode()))
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
