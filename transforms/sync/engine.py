@@ -276,42 +276,53 @@ def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
 
 
 def _confirm_memory(run: _Run) -> None:
-    """Clear export memory that an import confirmed (the imported value equals the exported one)."""
+    """Clear export memory that an import confirmed (the imported value equals the exported one).
+
+    One pass over the memory per remembered attribute (not per attribute and object type): after an
+    initial export the memory holds tens of millions of values, all confirmed by the next import.
+    """
     if run.memory.height == 0:
         return
-    keep = run.memory
+    pending: list[tuple[str, pl.DataFrame]] = []
     for connector, types in run.cs.items():
-        memory = keep.filter(pl.col("connector") == connector)
-        if memory.height == 0:
-            continue
         for object_type, frame in types.items():
+            changed = frame.filter(pl.col(PENDING) != PENDING_NONE)
+            if changed.height == 0:
+                continue
             links = run.links.filter(
                 (pl.col("connector") == connector)
                 & (pl.col("object_type") == object_type)
                 & pl.col(ANCHOR).is_not_null()
             ).select(ANCHOR, MV_ID)
-            pending = frame.filter(pl.col(PENDING) != PENDING_NONE).join(
-                links, on=ANCHOR, how="inner", maintain_order="left"
-            )
-            if pending.height == 0:
+            changed = changed.join(links, on=ANCHOR, how="inner", maintain_order="left")
+            if changed.height:
+                pending.append((connector, changed))
+    connectors = sorted({c for c, _ in pending})
+    if not connectors:
+        return
+    involved = pl.col("connector").is_in(connectors)
+    memory = run.memory.filter(involved)
+    keep = [run.memory.filter(~involved)]
+    for attribute in memory.get_column("attribute").unique().sort().to_list():
+        remembered = memory.filter(pl.col("attribute") == attribute).with_row_index("__row")
+        hits: list[pl.Series] = []
+        for connector, changed in pending:
+            if attribute not in changed.columns:
                 continue
-            confirmed: list[pl.DataFrame] = []
-            for attribute in memory.get_column("attribute").unique().sort().to_list():
-                if attribute not in pending.columns:
-                    continue
-                imported = pending.select(
-                    MV_ID, json_expr(pl.col(attribute), pending.schema[attribute]).alias("imported")
-                )
-                hits = (
-                    memory.filter(pl.col("attribute") == attribute)
-                    .join(imported, on=MV_ID, how="inner", maintain_order="left")
-                    .filter(pl.col("value").eq_missing(pl.col("imported")))
-                    .select("connector", MV_ID, "attribute")
-                )
-                confirmed.append(hits)
-            if confirmed:
-                keep = keep.join(pl.concat(confirmed), on=["connector", MV_ID, "attribute"], how="anti")
-    run.memory = keep
+            imported = changed.select(
+                MV_ID, json_expr(pl.col(attribute), changed.schema[attribute]).alias("imported")
+            )
+            hits.append(
+                remembered.filter(pl.col("connector") == connector)
+                .join(imported, on=MV_ID, how="inner")
+                .filter(pl.col("value").eq_missing(pl.col("imported")))
+                .get_column("__row")
+            )
+        if hits:
+            confirmed = pl.concat(hits).implode()
+            remembered = remembered.filter(~pl.col("__row").is_in(confirmed))
+        keep.append(remembered.drop("__row"))
+    run.memory = pl.concat(keep)
 
 
 # --- inbound ---------------------------------------------------------------------------------
