@@ -15,7 +15,13 @@ import polars as pl
 
 from flows.config import Config
 from flows.inspection import ObjectRef, decoded
-from flows.stages.syncing import connector_kinds, connector_parameters, load_sync_state, with_read_attributes
+from flows.stages.syncing import (
+    connector_kinds,
+    connector_parameters,
+    load_sync_state,
+    partition_parameters,
+    with_read_attributes,
+)
 from flows.store import Store
 from transforms.ops.diff import contributors, object_diff
 from transforms.rules import SyncRule
@@ -34,7 +40,12 @@ def preview_object(
     kinds = connector_kinds(config)
     state = replace(before, connector_spaces=with_read_attributes(before.connector_spaces, rules, kinds))
     result = run_sync(
-        state, rules, mode="full", connectors=kinds, params_by_connector=connector_parameters(config)
+        state,
+        rules,
+        mode="full",
+        connectors=kinds,
+        params_by_connector=connector_parameters(config),
+        partition_params_by_connector=partition_parameters(config),
     )
     after = result.state
     mv_before = ref.mv_id

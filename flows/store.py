@@ -89,6 +89,19 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE TABLE reference_index (connector VARCHAR, _anchor VARCHAR, target_dn VARCHAR)",
         ),
     ),
+    Migration(
+        4,
+        "the reference index holds DNs lower-cased (DNs compare case-insensitively)",
+        _sql("UPDATE reference_index SET target_dn = lower(target_dn)"),
+    ),
+    Migration(
+        5,
+        "staged deletes: deprovisioned connector-space objects awaiting the import that confirms the deletion",
+        _sql(
+            """CREATE TABLE staged_deletes (connector VARCHAR, object_type VARCHAR, _anchor VARCHAR,
+                   _dn VARCHAR, _mv_id VARCHAR, exported BOOLEAN)"""
+        ),
+    ),
 )
 
 _IDENT = re.compile(r"[^a-z0-9_]+")

@@ -13,3 +13,18 @@ settings.register_profile(
 )
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Stop Prefect's ephemeral API server while pytest's streams are still open.
+
+    Left to Prefect's ``atexit`` hook, the server logs "Stopping temporary server" to a stream pytest has
+    already closed, and Python prints a logging traceback after the summary (Prefect's own test fixtures
+    stop it the same way).
+    """
+    import sys
+
+    if "prefect.server.api.server" in sys.modules:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        SubprocessASGIServer().stop()

@@ -8,7 +8,9 @@ How a plan is read (PENDING_EXPORT_SCHEMA rows):
   ``new_value`` / ``old_value`` are JSON; an update row whose new value equals its old value is dropped,
   and an update with nothing left sends nothing (no no-op writes);
 * ``members`` rows (groups) carry JSON arrays of member references, old and new: each reference is a
-  target object id, or ``{"_mv_id": "..."}`` for an object created in the same export; the connector
+  target object id, or ``{"_mv_id": "..."}`` for an object created in the same export (objects are
+  created first, references written after); a placeholder whose object was not created (its own error
+  is reported) is left out, not failed: the sync sends it again once the object exists; the connector
   sends the difference: adds in ``members@odata.bind`` chunks of 20, removes one ``$ref`` each;
 * a user create gets a generated strong password (``passwordProfile``) that is never stored or logged;
 * ``extension_<name>`` (not already ``extension_<32 hex>_<name>``) is the directory extension
@@ -209,6 +211,10 @@ class ExportStats:
     hard_matches: int = 0
     soft_matches: int = 0
     extensions_registered: int = 0
+
+
+def _is_placeholder(ref: Any) -> bool:
+    return isinstance(ref, dict) and isinstance(ref.get("_mv_id"), str)
 
 
 class ExportRun:
@@ -457,6 +463,8 @@ class ExportRun:
         return []
 
     def _resolve(self, ref: Any) -> str | None:
+        """A reference value: an object id, ``{"_anchor": id}``, or ``{"_mv_id": ...}`` for an object
+        created in this export (None when it was not)."""
         if isinstance(ref, str):
             return ref
         if isinstance(ref, dict):
@@ -475,6 +483,11 @@ class ExportRun:
             return [Op(obj, "remove_manager", "DELETE", f"/users/{obj.anchor}/manager/$ref")]
         manager = self._resolve(obj.manager)
         if manager is None:
+            if _is_placeholder(obj.manager):
+                # Its object was not created in this export (its own error is reported): the sync sends
+                # the reference again once the object has an id.
+                log.info("manager of %s left out: %s was not created", obj.key, obj.manager["_mv_id"])
+                return []
             obj.fail("UnresolvedReference", "the manager reference names an object that has no anchor yet")
             return []
         body = {"@odata.id": f"{self.graph.base_url}/directoryObjects/{manager}"}
@@ -483,7 +496,14 @@ class ExportRun:
     def _member_ops(self, obj: TargetObject) -> list[Op]:
         if obj.members_new is None or obj.error is not None or obj.anchor is None:
             return []
-        new = [self._resolve(r) for r in obj.members_new]
+        # A placeholder whose object was not created in this export is left out (that object's own error
+        # is reported; the sync sends the reference again once the object has an id).
+        pending = [r for r in obj.members_new if _is_placeholder(r) and self._resolve(r) is None]
+        if pending:
+            log.info("%s: %d member(s) left out, not created in this export", obj.key, len(pending))
+        new = [
+            self._resolve(r) for r in obj.members_new if not (_is_placeholder(r) and self._resolve(r) is None)
+        ]
         old = [self._resolve(r) for r in obj.members_old or []]
         unresolved = sum(1 for r in new if r is None)
         if unresolved:

@@ -20,7 +20,7 @@ from flows.connectors.base import Connector
 from flows.store import Store
 from transforms.schema import EXPORT_ADD, EXPORT_DELETE, EXPORT_UPDATE, MV_ID, PENDING_EXPORT_SCHEMA
 from transforms.sync.exports import apply_export_results, record_exports
-from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA
+from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA, STAGED_DELETES_SCHEMA
 from transforms.sync.state import SyncState
 
 PROFILE = "Export"
@@ -125,6 +125,7 @@ def export_connector(
     state = SyncState(
         links=store.read_table("links").select(list(LINKS_SCHEMA)),
         export_memory=store.read_table("export_memory").select(list(EXPORT_MEMORY_SCHEMA)),
+        staged_deletes=store.read_table("staged_deletes").select(list(STAGED_DELETES_SCHEMA)),
     )
     state = apply_export_results(record_exports(state, exported), results)
     remaining = store.read_table("pending_exports").select(list(PENDING_EXPORT_SCHEMA))
@@ -142,6 +143,7 @@ def export_connector(
     with store.transaction():
         store.overwrite("links", state.links.select(list(LINKS_SCHEMA)))
         store.overwrite("export_memory", state.export_memory.select(list(EXPORT_MEMORY_SCHEMA)))
+        store.overwrite("staged_deletes", state.staged_deletes.select(list(STAGED_DELETES_SCHEMA)))
         store.overwrite("pending_exports", remaining)
         if failed.height:
             store.record_errors(

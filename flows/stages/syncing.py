@@ -24,6 +24,7 @@ from transforms.sync.schema import (
     LINKS_SCHEMA,
     PROVENANCE_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
+    STAGED_DELETES_SCHEMA,
 )
 from transforms.sync.state import SyncResult, SyncState
 
@@ -77,6 +78,7 @@ def load_sync_state(store: Store) -> SyncState:
         links=_typed(store.read_table("links"), LINKS_SCHEMA),
         export_memory=_typed(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
         reference_index=_typed(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),
+        staged_deletes=_typed(store.read_table("staged_deletes"), STAGED_DELETES_SCHEMA),
     )
 
 
@@ -91,6 +93,7 @@ def save_sync_state(store: Store, state: SyncState) -> None:
         store.overwrite("links", state.links.select(list(LINKS_SCHEMA)))
         store.overwrite("export_memory", state.export_memory.select(list(EXPORT_MEMORY_SCHEMA)))
         store.overwrite("reference_index", state.reference_index.select(list(REFERENCE_INDEX_SCHEMA)))
+        store.overwrite("staged_deletes", state.staged_deletes.select(list(STAGED_DELETES_SCHEMA)))
 
 
 def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -100,7 +103,11 @@ def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFra
 
 
 def connector_parameters(config: Config) -> dict[str, dict[str, str]]:
-    """The ``%Parameter%`` values each connector supplies (spec 3: Domain.*, Forest.*, Connector.ID)."""
+    """The connector-wide ``%Parameter%`` values (spec 3: Domain.*, Forest.*, Connector.ID).
+
+    ``Domain.*`` here are the first partition's: what outbound flows and objects outside every partition
+    see. Inbound flows read each object's own domain from :func:`partition_parameters`.
+    """
     params: dict[str, dict[str, str]] = {}
     for connector in config.connectors:
         values = {"Connector.ID": connector.name, **config.parameters}
@@ -120,6 +127,30 @@ def connector_parameters(config: Config) -> dict[str, dict[str, str]]:
             }
         params[connector.name] = values | connector.parameters
     return params
+
+
+def partition_parameters(config: Config) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """``Domain.*`` per partition of each AD connector with more than one partition (spec 3: the
+    parameters of the domain the object lives in). Names the connector's own ``parameters`` set stay
+    connector-wide."""
+    out: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for connector in config.connectors:
+        if not isinstance(connector, AdConnectorConfig) or len(connector.partitions) < 2:
+            continue
+        out[connector.name] = [
+            (
+                partition.dn,
+                {
+                    k: v
+                    for k, v in _domain_values(
+                        partition.fqdn or _fqdn(partition.dn), partition.netbios
+                    ).items()
+                    if k not in connector.parameters
+                },
+            )
+            for partition in connector.partitions
+        ]
+    return out
 
 
 def _fqdn(dn: str) -> str:
@@ -160,6 +191,7 @@ def synchronize(
         mode=mode,
         connectors=kinds,
         params_by_connector=connector_parameters(config),
+        partition_params_by_connector=partition_parameters(config),
     )
     steps = _steps(result, config, cycle_id, profile)
     with store.transaction():

@@ -78,3 +78,22 @@ def test_unvectorizable_use_is_reported_when_compiling() -> None:
 def test_certificate_functions_declare_their_waiver() -> None:
     compiled = compile_expression("CertThumbprint([c])", schema={"c": pl.Binary()})
     assert any("X.509" in w for w in compiled.waivers)
+
+
+def test_an_attribute_absent_from_the_schema_is_an_untyped_null() -> None:
+    """An attribute the frame lacks is NULL of no particular type (as the NULL literal), so it fits a
+    binary IIF; the compiled form agrees with the reference evaluator."""
+    text = "IIF(IsPresent([mS-DS-ConsistencyGuid]), [mS-DS-ConsistencyGuid], [objectGUID])"
+    frame = pl.DataFrame({"objectGUID": [b"\x01\x02", None]})
+    compiled = compile_expression(text, schema=frame.schema)
+    assert compiled.value_type == "bin"
+    values = frame.select(compiled.expr.alias("v"))["v"].to_list()
+    assert (
+        values
+        == [evaluate(text, row, schema=frame.schema) for row in frame.to_dicts()]
+        == [b"\x01\x02", None]
+    )
+    assert (
+        frame.select(compile_expression('[absent] & "x"', schema=frame.schema).expr.alias("v"))["v"].to_list()
+        == [evaluate('[absent] & "x"', {})] * 2
+    )

@@ -534,3 +534,34 @@ def test_device_export_and_import(connector: AadConnector, emulator: RunningEmul
         }
     )
     assert connector.export(trust)["error_type"].to_list() == ["AttributeNotWritable"]
+
+
+def test_a_placeholder_whose_object_was_not_created_is_left_out(
+    connector: AadConnector, emulator: RunningEmulator
+) -> None:
+    """References to an object the same export could not create (a contact) are left out: the group and
+    the user are created with the references that resolved; only the contact reports its error."""
+    t = uid()
+    results = connector.export(
+        plan(
+            {"mv_id": f"c{t}", "type": "contact", "op": "add", "attrs": {"displayName": f"Contact {t}"}},
+            {"mv_id": f"b{t}", "type": "user", "op": "add", "attrs": user_attrs(f"b{t}")},
+            {
+                "mv_id": f"a{t}",
+                "type": "user",
+                "op": "add",
+                "attrs": user_attrs(f"a{t}", manager={"_mv_id": f"c{t}"}),
+            },
+            {
+                "mv_id": f"g{t}",
+                "type": "group",
+                "op": "add",
+                "attrs": {**group_attrs(t), "members": [{"_mv_id": f"b{t}"}, {"_mv_id": f"c{t}"}]},
+            },
+        )
+    )
+    status = dict(zip(results["_mv_id"].to_list(), results["status"].to_list(), strict=True))
+    assert status == {f"c{t}": "error", f"b{t}": "success", f"a{t}": "success", f"g{t}": "success"}
+    anchors = _by_mv(results)
+    assert set(emulator.directory.get(anchors[f"g{t}"]).members or {}) == {anchors[f"b{t}"]}
+    assert anchors[f"a{t}"] not in emulator.directory.managers

@@ -165,3 +165,31 @@ def test_sync_state_round_trips_through_the_store(tmp_path: Path, rules: tuple[S
         synchronize(store, config, rules, cycle_id="c2", mode="delta")
         after = store.query("SELECT * FROM pending_exports ORDER BY _mv_id, attribute")
         assert after.equals(before)
+
+
+def test_a_full_sync_keeps_staged_deletes_until_the_export_sends_them(
+    tmp_path: Path, rules: tuple[SyncRule, ...]
+) -> None:
+    """Deletes staged by a delta sync survive a full sync before the export; once sent, no sync lists them."""
+    config, store = _synced_store(tmp_path, rules)
+    with store:
+        export_connector(
+            store, StandInTarget("aad"), kind="aad", cycle_id="c", staging=False, deletion_threshold=None
+        )
+        users = store.read_connector_space("lab", "user")
+        assert users is not None
+        store.write_connector_space("lab", "user", users.with_columns(pl.lit("delete").alias("_pending")))
+        synchronize(store, config, rules, cycle_id="c2", mode="delta")
+        count = "SELECT count(*) AS n FROM pending_exports WHERE op = 'delete'"
+        deletes = store.query(count)["n"][0]
+        assert deletes > 3
+        assert store.read_table("staged_deletes").height == deletes
+        synchronize(store, config, rules, cycle_id="c3", mode="full")
+        assert store.query(count)["n"][0] == deletes
+        sent = export_connector(
+            store, StandInTarget("aad"), kind="aad", cycle_id="c4", staging=False, deletion_threshold=None
+        )
+        assert sent["counters"]["export-delete"] == deletes
+        assert store.read_table("staged_deletes")["exported"].all()
+        synchronize(store, config, rules, cycle_id="c5", mode="full")
+        assert store.query(count)["n"][0] == 0

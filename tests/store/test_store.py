@@ -72,6 +72,8 @@ def test_new_store_has_every_table_of_the_data_model(tmp_path: Path) -> None:
             "watermarks",
             "errors",
             "settings",
+            "reference_index",
+            "staged_deletes",
         ):
             assert store.has_table(table), table
         assert store.schema_version() == max(m.version for m in MIGRATIONS)
@@ -190,3 +192,15 @@ def test_store_file_is_plain_duckdb(tmp_path: Path) -> None:
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT count(*) FROM cs__corp__user").fetchall() == [(3,)]
     con.close()
+
+
+def test_the_reference_index_migration_lower_cases_dns(tmp_path: Path) -> None:
+    """A store from before version 4 gets its reference index lower-cased, as the sync now writes it."""
+    path = tmp_path / "s.duckdb"
+    with Store(path, migrations=MIGRATIONS[:3]) as store:
+        store.append(
+            "reference_index",
+            pl.DataFrame({"connector": ["c"], "_anchor": ["a"], "target_dn": ["CN=B,DC=x"]}),
+        )
+    with Store(path) as store:
+        assert store.read_table("reference_index").rows() == [("c", "a", "cn=b,dc=x")]

@@ -245,3 +245,18 @@ def test_delta_sync_processes_only_pending_objects() -> None:
     ]
     assert delta.counter("ad", "inbound", "connector-flow") == 1
     assert delta.counter("ad", "inbound", "connector-no-flow") == 0
+
+
+def test_delta_sync_resolves_a_reference_written_in_another_case() -> None:
+    """A referrer whose value differs from the referenced DN in case (not all lower case) is re-resolved
+    when the referenced object is projected in a delta sync."""
+    u2 = {"_anchor": "u2", "_dn": "CN=u2,DC=x", "objectGUID": "g2", "uac": 512, "manager": "cn=U1,dc=X"}
+    first = run_sync(world([{**u2, "_pending": "add"}], []), RULES, connectors=CONNECTORS)
+    assert first.state.metaverse["person"].select("manager").rows() == [(None,)]
+    base = exported(first)
+    u1 = {"_anchor": "u1", "_dn": "CN=u1,DC=x", "objectGUID": "g1", "uac": 512, "_pending": "add"}
+    changed = world([u1, {**u2, "_pending": "none"}], [])
+    state = replace(base, connector_spaces={"ad": changed.connector_spaces["ad"], "aad": {}})
+    delta = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
+    person = delta.state.metaverse["person"].sort("_mv_id")
+    assert person.select("_mv_id", "manager").rows() == [("ad|u1", None), ("ad|u2", "ad|u1")]

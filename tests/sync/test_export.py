@@ -116,15 +116,99 @@ def test_leaving_outbound_scope_deprovisions() -> None:
 
 
 def test_outbound_references_are_target_anchors() -> None:
-    """A metaverse reference flows out as the anchor of the referenced object in the target."""
+    """A metaverse reference flows out as the anchor of the referenced object in the target; to an object
+    the same sync provisions, as a placeholder the Entra connector resolves when it created the object."""
     cs = users(objectGUID=["g1", "g2"], displayName=["A", "B"], manager=[None, "CN=u1,DC=x"])
     r = run_sync(SyncState(connector_spaces={"ad": {"user": cs}}), [PROJECT, OUT], connectors=CONNECTORS)
-    assert r.pending_exports.filter(pl.col("attribute") == "manager").height == 0  # u1 not created yet
-    again = run_sync(
-        exported(r.state, r.pending_exports), [PROJECT, OUT], connectors=CONNECTORS, mode="delta"
+    assert r.pending_exports.filter(pl.col("attribute") == "manager").select(
+        "_mv_id", "op", "new_value"
+    ).rows() == [("ad|u2", "add", '{"_mv_id":"ad|u1"}')]
+    state = exported(r.state, r.pending_exports)
+    # The export memory now names the anchor the target assigned, as an import will show it.
+    assert state.export_memory.filter(pl.col("attribute") == "manager").select("_mv_id", "value").rows() == [
+        ("ad|u2", '"t-ad|u1"')
+    ]
+    again = run_sync(state, [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
+    assert again.pending_exports.height == 0
+    full = run_sync(state, [PROJECT, OUT], connectors=CONNECTORS, mode="full")
+    assert full.pending_exports.height == 0
+    # A later change of manager to an existing object is an update with anchors on both sides.
+    moved = changed(again.state, manager=None)
+    cs = moved.connector_spaces["ad"]["user"].with_columns(
+        pl.when(pl.col("_anchor") == "u1").then(pl.lit("CN=u2,DC=x")).alias("manager")
     )
-    assert again.pending_exports.select("_mv_id", "attribute", "new_value").rows() == [
-        ("ad|u2", "manager", '"t-ad|u1"')
+    moved = replace(moved, connector_spaces={**moved.connector_spaces, "ad": {"user": cs}})
+    out = run_sync(moved, [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
+    assert out.pending_exports.select("_mv_id", "attribute", "old_value", "new_value").sort(
+        "_mv_id"
+    ).rows() == [
+        ("ad|u1", "manager", None, '"t-ad|u2"'),
+        ("ad|u2", "manager", '"t-ad|u1"', None),
+    ]
+
+
+def test_members_created_in_the_same_export_are_placeholders() -> None:
+    """A group provisioned with members provisioned by the same sync: every member is a placeholder,
+    whatever the order of the object types; once exported, the memory holds the sorted anchors."""
+    group = rule(
+        "In - Group",
+        11,
+        source="group",
+        target="group",
+        link="Provision",
+        join=join([("objectGUID", "sourceAnchor")]),
+        flows=(direct("sourceAnchor", "objectGUID"), direct("displayName"), direct("member")),
+    )
+    out_group = rule(
+        "Out - Group",
+        21,
+        connector="aad",
+        direction="outbound",
+        source="group",
+        target="group",
+        link="Provision",
+        flows=(direct("displayName"), direct("members", "member")),
+    )
+    groups = pl.DataFrame(
+        {
+            "_anchor": ["g"],
+            "_dn": ["CN=g,DC=x"],
+            "objectGUID": ["gg"],
+            "displayName": ["G"],
+            "member": [["CN=u2,DC=x", "CN=u1,DC=x"]],
+        }
+    )
+    cs = users(objectGUID=["g1", "g2"], displayName=["A", "B"])
+    rules = [PROJECT, OUT, group, out_group]
+    r = run_sync(
+        SyncState(connector_spaces={"ad": {"user": cs, "group": groups}}), rules, connectors=CONNECTORS
+    )
+    members = r.pending_exports.filter(pl.col("attribute") == "members")
+    assert members.select("_mv_id", "op", "new_value").rows() == [
+        ("ad|g", "add", '[{"_mv_id":"ad|u1"},{"_mv_id":"ad|u2"}]')
+    ]
+    state = exported(r.state, r.pending_exports)
+    assert state.export_memory.filter(pl.col("attribute") == "members")["value"].to_list() == [
+        '["t-ad|u1","t-ad|u2"]'
+    ]
+    assert run_sync(state, rules, connectors=CONNECTORS, mode="delta").pending_exports.height == 0
+    assert run_sync(state, rules, connectors=CONNECTORS, mode="full").pending_exports.height == 0
+
+
+def test_a_reference_to_an_object_whose_create_failed_waits_for_it() -> None:
+    """The placeholder of an object the export did not create is not remembered; later syncs leave the
+    reference out (no update each cycle) until the object has an anchor, then export it."""
+    cs = users(objectGUID=["g1", "g2"], displayName=["A", "B"], manager=[None, "CN=u1,DC=x"])
+    r = run_sync(SyncState(connector_spaces={"ad": {"user": cs}}), [PROJECT, OUT], connectors=CONNECTORS)
+    ok = r.pending_exports.filter(pl.col("_mv_id") == "ad|u2")
+    state = exported(r.state, ok)  # u1's create failed: only u2 was exported (without its manager)
+    assert state.export_memory.filter(pl.col("attribute") == "manager").height == 0
+    again = run_sync(state, [PROJECT, OUT], connectors=CONNECTORS, mode="full")
+    assert again.pending_exports.select("_mv_id", "op").unique().rows() == [("ad|u1", "add")]
+    state = exported(again.state, again.pending_exports)
+    last = run_sync(state, [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
+    assert last.pending_exports.select("_mv_id", "op", "attribute", "new_value").rows() == [
+        ("ad|u2", "update", "manager", '"t-ad|u1"')
     ]
 
 

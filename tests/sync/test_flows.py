@@ -181,3 +181,24 @@ def test_reference_to_an_absent_object_resolves_when_it_appears() -> None:
         mode="delta",
     )
     assert again.state.metaverse["person"].sort("_mv_id")["manager"].to_list() == ["ad|u2", None]
+
+
+def test_an_attribute_one_frame_lacks_takes_the_type_another_frame_gives_it() -> None:
+    """A snapshot has columns only for the attributes some object has: a forest where no user has a
+    photo still flows a binary null beside another forest's binary photos, into one binary attribute."""
+    photo = rule("Photo", 10, flows=(direct("thumbnailPhoto"),))
+    photo2 = rule("Photo 2", 11, connector="ad2", flows=(direct("thumbnailPhoto"),))
+    join2 = rule("In - Join 2", 52, connector="ad2", join=join([("objectGUID", "sourceAnchor")]))
+    without = users(objectGUID=["g1", "g2"])
+    with_photo = users(objectGUID=["g1"], thumbnailPhoto=[b"\xff\xd8\xff"])
+    result = run_sync(
+        SyncState(connector_spaces={"ad": {"user": without}, "ad2": {"user": with_photo}}),
+        [PROJECT, join2, photo, photo2],
+        connectors={"ad": "ad", "ad2": "ad"},
+    )
+    assert result.errors.height == 0
+    mv = result.state.metaverse["person"].sort("sourceAnchor")
+    assert mv.schema["thumbnailPhoto"] == pl.Binary
+    assert mv["thumbnailPhoto"].to_list() == [b"\xff\xd8\xff", None]
+    # The added null column is the engine's own: the connector space keeps what was imported.
+    assert "thumbnailPhoto" not in result.state.connector_spaces["ad"]["user"].columns

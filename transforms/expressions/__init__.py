@@ -15,6 +15,10 @@ Frame conventions: single-valued text Utf8, multi-valued List(Utf8)/List(Binary)
 numbers Int64, booleans Boolean, dates Datetime("us", "UTC"). ``schema`` tells the compiler the column
 types; without it every attribute is single-valued text. With a schema, an attribute absent from it is
 NULL. ``ImportedValue("x")`` reads column ``_imported.x`` when the schema has it, else column ``x``.
+
+``params`` maps parameter names (``Domain.FQDN``) to text, or to a :class:`ColumnParameter` naming the
+column that holds the value of each row (a per-object parameter: the compiled form reads the column,
+the reference evaluator ``row[column]``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from transforms.expressions.values import (
     FLAG_IGNORE_THIS_FLOW,
     FLAG_NONE,
     IGNORE_THIS_FLOW,
+    ColumnParameter,
+    ParamValue,
     Special,
 )
 
@@ -56,6 +62,7 @@ __all__ = [
     "FLAG_NONE",
     "IGNORE_THIS_FLOW",
     "ArityError",
+    "ColumnParameter",
     "CompiledExpression",
     "ExpressionError",
     "ExpressionRuntimeError",
@@ -63,6 +70,7 @@ __all__ = [
     "ExpressionTypeError",
     "Node",
     "NotVectorizableError",
+    "ParamValue",
     "Special",
     "UnboundVariableError",
     "UnknownFunctionError",
@@ -132,7 +140,7 @@ class CompiledExpression:
 def compile_expression(
     text_or_node: str | Node,
     *,
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, ParamValue] | None = None,
     schema: Mapping[str, pl.DataType] | None = None,
     now: datetime | None = None,
     seed: int | None = None,
@@ -177,7 +185,7 @@ def evaluate(
     text_or_node: str | Node,
     row: Mapping[str, object],
     *,
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, ParamValue] | None = None,
     imported: Mapping[str, object] | None = None,
     schema: Mapping[str, pl.DataType] | None = None,
     now: datetime | None = None,

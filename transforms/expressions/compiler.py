@@ -27,7 +27,13 @@ from transforms.expressions.errors import (
 from transforms.expressions.functions import REGISTRY
 from transforms.expressions.functions.registry import SCALAR_KINDS, FunctionSpec
 from transforms.expressions.lowered import DTYPES, Lowered, VType, constant, first_error, null
-from transforms.expressions.values import CRLF_TEXT, FLAG_AUTHORITATIVE_NULL, FLAG_IGNORE_THIS_FLOW
+from transforms.expressions.values import (
+    CRLF_TEXT,
+    FLAG_AUTHORITATIVE_NULL,
+    FLAG_IGNORE_THIS_FLOW,
+    ColumnParameter,
+    ParamValue,
+)
 
 IMPORTED_PREFIX = "_imported."
 _FLAG = pl.UInt8
@@ -107,7 +113,7 @@ class Compiler:
     def __init__(
         self,
         source: str,
-        params: Mapping[str, str],
+        params: Mapping[str, ParamValue],
         schema: Mapping[str, pl.DataType] | None,
         ctx: CompileContext,
     ) -> None:
@@ -164,7 +170,9 @@ class Compiler:
 
     def _never_null(self, node: n.Node) -> bool:
         """True when a fused region cannot produce NULL for a value (so no NULL elements to drop)."""
-        if isinstance(node, n.String | n.Number | n.Boolean | n.Parameter | n.Attribute | n.EnumWord):
+        if isinstance(node, n.Parameter):
+            return not self._row_parameter(node)
+        if isinstance(node, n.String | n.Number | n.Boolean | n.Attribute | n.EnumWord):
             return True
         if isinstance(node, n.Constant):
             return node.name == "CRLF"
@@ -182,8 +190,14 @@ class Compiler:
         typed = schema_type(self.schema[name])
         return typed is not None and typed[1]
 
+    def _row_parameter(self, node: n.Parameter) -> bool:
+        return isinstance(self.params.get(node.name), ColumnParameter)
+
     def _fusable(self, node: n.Node, names: set[str]) -> bool:
-        if isinstance(node, n.String | n.Number | n.Boolean | n.Constant | n.Parameter | n.EnumWord):
+        if isinstance(node, n.Parameter):
+            # A per-row parameter is a frame column: it cannot be read inside a per-value region.
+            return not self._row_parameter(node)
+        if isinstance(node, n.String | n.Number | n.Boolean | n.Constant | n.EnumWord):
             return True
         if isinstance(node, n.Attribute):
             if not self._multi_attribute(node.name):
@@ -243,7 +257,9 @@ class Compiler:
         if self.schema is None:
             return Lowered(pl.col(name), "str")
         if name not in self.schema:
-            return null("str")
+            # Absent from the frame: NULL of no particular type (as the NULL literal), so that it fits
+            # wherever the attribute is used, e.g. IIF(IsPresent([binary]), [binary], [otherBinary]).
+            return null()
         dtype = self.schema[name]
         typed = schema_type(dtype)
         if typed is None:
@@ -276,7 +292,17 @@ class Compiler:
             raise UnknownParameterError(
                 f"parameter %{node.name}% is not defined", self.source, node.start, node.end
             )
-        return constant(self.params[node.name], "str")
+        value = self.params[node.name]
+        if isinstance(value, ColumnParameter):
+            if self.schema is not None and value.column not in self.schema:
+                raise UnknownParameterError(
+                    f"parameter %{node.name}% is per object, but the frame has no column {value.column!r}",
+                    self.source,
+                    node.start,
+                    node.end,
+                )
+            return self.frame_value(Lowered(pl.col(value.column).cast(pl.Utf8), "str"), env)
+        return constant(value, "str")
 
     def compile_Variable(self, node: n.Variable, env: Env) -> Lowered:
         binding = env.vars.get(node.name)

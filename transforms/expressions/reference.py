@@ -26,6 +26,8 @@ from transforms.expressions.values import (
     AUTHORITATIVE_NULL,
     CRLF_TEXT,
     IGNORE_THIS_FLOW,
+    ColumnParameter,
+    ParamValue,
     Special,
     parse_boolean,
     parse_integer,
@@ -64,7 +66,7 @@ class Evaluator:
         self,
         source: str | n.Node,
         row: Mapping[str, object],
-        params: Mapping[str, str],
+        params: Mapping[str, ParamValue],
         imported: Mapping[str, object] | None,
         multi_valued: frozenset[str],
         ctx: EvalContext,
@@ -138,7 +140,11 @@ class Evaluator:
             raise UnknownParameterError(
                 f"parameter %{node.name}% is not defined", self.source, node.start, node.end
             )
-        return self.params[node.name]
+        value = self.params[node.name]
+        if isinstance(value, ColumnParameter):
+            text = self.row.get(value.column)
+            return None if text is None else str(text)
+        return value
 
     def eval_Variable(self, node: n.Variable, scope: dict[str, object]) -> object:
         if node.name not in scope:

@@ -7,6 +7,7 @@ Python representation used by the reference evaluator: ``None`` (NULL), ``str`` 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -21,6 +22,19 @@ class Special:
     def __repr__(self) -> str:
         return self.name
 
+
+@dataclass(frozen=True)
+class ColumnParameter:
+    """A ``%Parameter%`` whose value differs per object: read from column ``column`` of the frame.
+
+    The sync engine passes ``Domain.*`` this way (each object's own partition); the compiler reads the
+    column (Utf8), the reference evaluator reads ``row[column]``.
+    """
+
+    column: str
+
+
+ParamValue = str | ColumnParameter
 
 AUTHORITATIVE_NULL: Final = Special("AuthoritativeNull", 1)
 IGNORE_THIS_FLOW: Final = Special("IgnoreThisFlow", 2)

@@ -16,6 +16,7 @@ from typing import Literal
 
 import polars as pl
 
+from transforms.expressions.values import ParamValue
 from transforms.rules.loader import check_rule_set
 from transforms.rules.model import DN_DESTINATION, Direction, LinkType, SyncRule, SyncRuleError
 from transforms.schema import (
@@ -26,6 +27,7 @@ from transforms.schema import (
     EXPORT_UPDATE,
     MV_ID,
     PENDING,
+    PENDING_ADD,
     PENDING_DELETE,
     PENDING_DELETE_ADD,
     PENDING_EXPORT_SCHEMA,
@@ -35,6 +37,7 @@ from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, comp
 from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
 from transforms.sync.join import match_groups
 from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
+from transforms.sync.params import PartitionParams, row_params, with_partition_columns
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     DEFAULT_REFERENCE_ATTRIBUTES,
@@ -44,11 +47,18 @@ from transforms.sync.schema import (
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
+    STAGED_DELETES_SCHEMA,
     SYNC_ERRORS_SCHEMA,
 )
 from transforms.sync.scope import MemberLookup, scope_expr
 from transforms.sync.state import SyncResult, SyncState
-from transforms.sync.values import decode_json_expr, json_expr, map_references
+from transforms.sync.values import (
+    decode_json_expr,
+    json_expr,
+    map_references,
+    markers_to_placeholders,
+    placeholder_marker,
+)
 
 # Makes metaverse ids for objects a connector projects: (connector, anchors) -> ids.
 MvIdFactory = Callable[[str, pl.Series], pl.Series]
@@ -67,6 +77,7 @@ class _Run:
     rules: Sequence[BoundRule]
     order: list[str]
     params: Mapping[str, Mapping[str, str]]
+    partitions: PartitionParams
     references: frozenset[str]
     new_ids: MvIdFactory
     full: bool
@@ -75,6 +86,8 @@ class _Run:
     links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINKS_SCHEMA))
     ref_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA))
     memory: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
+    staged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STAGED_DELETES_SCHEMA))
+    staged_new: list[pl.DataFrame] = field(default_factory=list)  # deletes staged by this run
     touched: pl.Series = field(default_factory=lambda: _no_ids())
     projected: pl.Series = field(default_factory=lambda: _no_ids())
     link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
@@ -86,6 +99,10 @@ class _Run:
     disjoined_rows: list[pl.DataFrame] = field(default_factory=list)
     kept: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids of existing connectors
     changed_mv: pl.Series = field(default_factory=lambda: _no_ids())
+    provisioned: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids provisioned now
+    # (connector, object type) -> attributes its inbound rules read that its frame lacks, with the type
+    # another connector-space frame gives them (a snapshot has columns only for attributes some object has).
+    implied: dict[tuple[str, str], dict[str, pl.DataType]] = field(default_factory=dict)
     # Export memory of the connector being synced outbound, cut down to the objects in focus once.
     memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
 
@@ -139,6 +156,7 @@ def run_sync(
     mode: Literal["full", "delta"] = "full",
     connectors: Mapping[str, str] | None = None,
     params_by_connector: Mapping[str, Mapping[str, str]] | None = None,
+    partition_params_by_connector: PartitionParams | None = None,
     reference_attributes: frozenset[str] = DEFAULT_REFERENCE_ATTRIBUTES,
     new_mv_ids: MvIdFactory = default_mv_ids,
 ) -> SyncResult:
@@ -146,7 +164,9 @@ def run_sync(
 
     ``connectors`` maps connector name -> kind (``ad``, ``ldif``, ``aad``...) in run order; rules select
     connectors by name or kind. ``params_by_connector`` gives each connector's ``%Parameter%`` values
-    (``Domain.FQDN``, ``Connector.ID``...).
+    (``Domain.FQDN``, ``Connector.ID``...). ``partition_params_by_connector`` gives per-partition values
+    ``[(partition DN, {name: value})]``: inbound flows see those of the object's own partition (longest
+    matching DN suffix), other objects and outbound flows the connector-wide ones.
     """
     issues = check_rule_set([r for r in rules if not r.disabled])
     if issues:
@@ -158,6 +178,7 @@ def run_sync(
         rules=bind_rules(rules, order, connectors or {}),
         order=order,
         params=params_by_connector or {},
+        partitions=partition_params_by_connector or {},
         references=reference_attributes,
         new_ids=new_mv_ids,
         full=mode == "full",
@@ -169,7 +190,9 @@ def run_sync(
     run.mv = dict(state.metaverse)
     run.links = conform(state.links, LINKS_SCHEMA)
     run.ref_index = conform(state.reference_index, REFERENCE_INDEX_SCHEMA)
+    run.implied = _implied_types(run)
     run.memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
+    run.staged = conform(state.staged_deletes, STAGED_DELETES_SCHEMA)
     _confirm_memory(run)
     for index, connector in enumerate(order):
         _inbound_connector(run, connector, later=order[index + 1 :])
@@ -181,6 +204,27 @@ def run_sync(
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _implied_types(run: _Run) -> dict[tuple[str, str], dict[str, pl.DataType]]:
+    """Types for attributes a frame lacks but its inbound rules read, from the frames that have them
+    (first in connector order, then object type). Attributes no frame has stay untyped NULLs."""
+    known: dict[str, pl.DataType] = {}
+    for connector in run.order:
+        for _, frame in sorted(run.cs.get(connector, {}).items()):
+            for name, dtype in frame.schema.items():
+                if not name.startswith("_") and dtype != pl.Null:
+                    known.setdefault(name, dtype)
+    implied: dict[tuple[str, str], dict[str, pl.DataType]] = {}
+    for connector, types in run.cs.items():
+        for object_type, frame in types.items():
+            read: set[str] = set()
+            for bound in _inbound_rules(run, connector, object_type):
+                read |= bound.rule.source_attributes
+            missing = {a: known[a] for a in sorted(read) if a in known and a not in frame.columns}
+            if missing:
+                implied[(connector, object_type)] = missing
+    return implied
 
 
 def _inbound_rules(run: _Run, connector: str, object_type: str) -> list[BoundRule]:
@@ -393,6 +437,7 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
         deleted.alias("__deleted"),
     )
     work = work.with_columns((~pl.col("__deleted") & (pl.col("__n") > 1)).alias("__multi"))
+    work = _mark_staged(run, connector, object_type, work)
     run.error(
         work.filter(pl.col("__multi")).select(ANCHOR, MV_ID),
         connector=connector,
@@ -409,10 +454,12 @@ def _inbound_type(run: _Run, connector: str, object_type: str, counts: dict[str,
     keep = work.filter(is_linked & ~pl.col("__dd") & ~pl.col("__ds"))
     free = work.filter(~pl.col("__deleted") & (~is_linked | pl.col("__dd") | pl.col("__ds")))
     free = free.with_columns(pl.lit(None, dtype=pl.String).alias(MV_ID))
+    # An object marked for deletion is neither met by an export object, joined nor projected.
+    joinable = free.filter(~pl.col("__staged"))
     # An export object (provisioned, no anchor yet) meets its imported object by DN.
-    confirmed = _confirm_export_objects(run, connector, object_type, free)
-    free = free.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
-    candidates = free.filter(~pl.col("__multi") & (pl.col("__n") == 1))
+    confirmed = _confirm_export_objects(run, connector, object_type, joinable)
+    joinable = joinable.join(confirmed.select(ANCHOR), on=ANCHOR, how="anti")
+    candidates = joinable.filter(~pl.col("__multi") & (pl.col("__n") == 1))
     new_links, projected, ambiguous = _join_and_project(
         run, connector, candidates, joining, released=disjoined.get_column(ANCHOR)
     )
@@ -505,6 +552,45 @@ def _uses_membership(rules: Sequence[BoundRule]) -> bool:
         for g in b.rule.scope
         for c in g.conditions
     )
+
+
+def _staged_anchors(run: _Run, connector: str, object_type: str) -> pl.Series:
+    return run.staged.filter(
+        (pl.col("connector") == connector) & (pl.col("object_type") == object_type)
+    ).get_column(ANCHOR)
+
+
+def _mark_staged(run: _Run, connector: str, object_type: str, work: pl.DataFrame) -> pl.DataFrame:
+    """Flag (``__staged``) the objects marked for deletion; release those an import settled.
+
+    An import reporting the object deleted confirms the staged delete; one reporting it as a fresh add
+    (or delete-add) brings a new object, a join candidate like any other.
+    """
+    staged = _staged_anchors(run, connector, object_type)
+    if not staged.len():
+        return work.with_columns(pl.lit(False).alias("__staged"))
+    marked = pl.col(ANCHOR).is_in(staged.implode())
+    settled = marked & pl.col(PENDING).is_in([PENDING_DELETE, PENDING_ADD, PENDING_DELETE_ADD])
+    released = work.filter(settled).get_column(ANCHOR)
+    if released.len():
+        run.staged = run.staged.filter(
+            ~(
+                (pl.col("connector") == connector)
+                & (pl.col("object_type") == object_type)
+                & pl.col(ANCHOR).is_in(released.implode())
+            )
+        )
+    return work.with_columns((marked & ~settled).alias("__staged"))
+
+
+def _stage_deletes(run: _Run, deletes: pl.DataFrame) -> None:
+    """Mark deprovisioned objects for deletion (spec 1.4: flagged deleted, a staged delete export)."""
+    rows = deletes.filter(pl.col(ANCHOR).is_not_null())
+    if rows.height == 0:
+        return
+    new = conform(rows.with_columns(pl.lit(False).alias("exported")), STAGED_DELETES_SCHEMA)
+    run.staged_new.append(new)
+    run.staged = pl.concat([run.staged, new]).unique(["connector", ANCHOR], keep="first", maintain_order=True)
 
 
 def _group_changed(cs: pl.DataFrame) -> bool:
@@ -680,7 +766,7 @@ def _index_rows(connector: str, live: pl.DataFrame, columns: Sequence[str]) -> p
             live.select(pl.lit(connector).alias("connector"), ANCHOR, values.alias("target_dn"))
             .explode("target_dn")
             .drop_nulls("target_dn")
-            .with_columns(pl.col("target_dn").cast(pl.String))
+            .with_columns(pl.col("target_dn").cast(pl.String).str.to_lowercase())
         )
     return pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
 
@@ -695,10 +781,8 @@ def _referrers(
     new_dns = run.links.filter(
         (pl.col("connector") == connector) & pl.col(MV_ID).is_in(changed.implode())
     ).select(DN)
-    # The index keeps reference values as written (AD writes them in the referenced object's casing);
-    # the lower-cased DN catches references written in lower case.
-    raw = pl.concat([dns, new_dns]).get_column(DN).drop_nulls()
-    keys = pl.concat([raw, raw.str.to_lowercase()])
+    # DNs compare case-insensitively (as reference resolution does); the index holds them lower-cased.
+    keys = pl.concat([dns, new_dns]).get_column(DN).drop_nulls().str.to_lowercase()
     anchors = run.ref_index.filter(
         (pl.col("connector") == connector) & pl.col("target_dn").is_in(keys.implode())
     ).get_column(ANCHOR)
@@ -734,6 +818,7 @@ def _lifetime(run: _Run) -> None:
         (pl.col("direction") == Direction.OUTBOUND.value) & (pl.col("link_type") == LinkType.PROVISION.value)
     )
     run.exports.append(_delete_rows(deletes))
+    _stage_deletes(run, deletes)
     for connector in deletes.get_column("connector").unique().sort().to_list():
         run.count(
             connector,
@@ -819,6 +904,9 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             if connector in remembered:
                 memory = focus_memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
                 frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
+            implied = run.implied.get((connector, object_type))
+            if implied:
+                frame = frame.with_columns(pl.lit(None, dtype=t).alias(a) for a, t in implied.items())
             if "dn" not in frame.columns:
                 # Expressions of the product read the object's DN as [dn].
                 frame = frame.with_columns(pl.col(DN).alias("dn"))
@@ -834,8 +922,14 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 exprs.append(expr.alias(f"\x00s{i}"))
                 scoped.append((bound, f"\x00s{i}"))
             frame = frame.with_columns(exprs)
+            params: Mapping[str, Mapping[str, ParamValue]] = run.params
+            if run.partitions.get(connector):
+                # Domain.* of each object's own partition: hidden columns, read by the compiled flows.
+                own = {"Connector.ID": connector, **run.params.get(connector, {})}
+                frame = with_partition_columns(frame, own, run.partitions[connector])
+                params = {**run.params, connector: row_params(own, run.partitions[connector])}
             resolution = resolve(
-                frame, MV_ID, scoped, params_by_connector=run.params, new_column="__new", only=only
+                frame, MV_ID, scoped, params_by_connector=params, new_column="__new", only=only
             )
             if not resolution.attributes:
                 continue
@@ -1043,6 +1137,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         memory = memory.join(pl.DataFrame({MV_ID: focus}), on=MV_ID, how="semi")
     run.memory_view = memory.filter(pl.col("connector") == connector)
     counts: dict[str, int] = {}
+    flows: list[Callable[[], None]] = []
     for mv_type in source_types:
         frame = run.mv.get(mv_type)
         if frame is None:
@@ -1052,7 +1147,11 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
-        _outbound_type(run, connector, mv_type, frame, typed, counts)
+        flows.append(_outbound_type(run, connector, mv_type, frame, typed, counts))
+    # Export attribute flow once every type is provisioned: a reference may name an object of another
+    # type that this run provisions (a group's members), which it carries as a placeholder.
+    for export_flow in flows:
+        export_flow()
     for name, value in sorted(counts.items()):
         run.count(connector, "outbound", name, value)
 
@@ -1086,7 +1185,8 @@ def _outbound_type(
     frame: pl.DataFrame,
     rules: Sequence[BoundRule],
     counts: dict[str, int],
-) -> None:
+) -> Callable[[], None]:
+    """Scope, deprovision, join and provision; returns the export attribute flow, run later."""
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
     links_c = _links_of(run, frame).filter(pl.col("connector") == connector)
@@ -1130,6 +1230,7 @@ def _outbound_type(
         )
         deletes = gone.filter(pl.col("link_type") == LinkType.PROVISION.value)
         run.exports.append(_delete_rows(deletes))
+        _stage_deletes(run, deletes)
         _add(counts, "provisioned-delete", deletes.height)
         _add(counts, "provisioned-disconnect", gone.height - deletes.height)
         run.links = run.links.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
@@ -1141,10 +1242,15 @@ def _outbound_type(
         if rows.height == 0:
             continue
         created = _union(created, _outbound_join_or_provision(run, connector, mv_type, rows, bound, counts))
-    # Export attribute flow for every linked object of the focus.
-    for target_type in sorted({b.rule.target_object_type for b in rules}):
-        typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
-        _export_flow(run, connector, target_type, frame, typed, created, counts)
+    run.provisioned[connector] = _union(run.provisioned.get(connector, _no_ids()), created)
+
+    def export_flow() -> None:
+        """Export attribute flow for every linked object of the focus."""
+        for target_type in sorted({b.rule.target_object_type for b in rules}):
+            typed = [(b, c) for b, c in scope_cols if b.rule.target_object_type == target_type]
+            _export_flow(run, connector, target_type, frame, typed, created, counts)
+
+    return export_flow
 
 
 def _outbound_join_or_provision(
@@ -1154,8 +1260,13 @@ def _outbound_join_or_provision(
     target_type = rule.target_object_type
     cs = run.cs.get(connector, {}).get(target_type)
     matches = pl.DataFrame(schema={MV_ID: pl.String(), ANCHOR: pl.String()})
+    live = None
     if cs is not None and cs.height:
+        # Neither a deleted object nor one marked for deletion is joined: the source gets a fresh object.
         live = cs.filter(pl.col(PENDING) != PENDING_DELETE)
+        staged = _staged_anchors(run, connector, target_type)
+        if staged.len():
+            live = live.filter(~pl.col(ANCHOR).is_in(staged.implode()))
         if rule.join:
             matches = match_groups(rows, MV_ID, live, ANCHOR, rule.join)
     dn_values = None
@@ -1164,12 +1275,10 @@ def _outbound_join_or_provision(
         params = {"Connector.ID": connector, **run.params.get(connector, {})}
         compiled = compile_flow(dn_flow, rule.name, rows.schema, params)
         dn_values = rows.select(MV_ID, compiled.value.cast(pl.String).alias("__dn"))
-        if cs is not None and cs.height:
+        if live is not None:
             rest = dn_values.join(matches.select(MV_ID), on=MV_ID, how="anti").drop_nulls("__dn")
             by_dn = rest.with_columns(pl.col("__dn").str.to_lowercase().alias("__key")).join(
-                cs.filter(pl.col(PENDING) != PENDING_DELETE).select(
-                    ANCHOR, pl.col(DN).str.to_lowercase().alias("__key")
-                ),
+                live.select(ANCHOR, pl.col(DN).str.to_lowercase().alias("__key")),
                 on="__key",
                 how="inner",
             )
@@ -1253,10 +1362,17 @@ def _export_flow(
         links_c = run.links
         if not run.full:
             links_c = links_c.filter(pl.col(MV_ID).is_in(_reference_values(resolved, refs).implode()))
+        # Anchor, else DN; an object this run provisions (no anchor, no DN: created by this export)
+        # is a placeholder. Older pending adds (their create failed) are left out until they exist.
+        new_here = run.provisioned.get(connector, _no_ids())
+        placeholder = pl.when(pl.col(MV_ID).is_in(new_here.implode())).then(placeholder_marker(pl.col(MV_ID)))
         targets = (
             links_c.filter(pl.col("connector") == connector)
             .unique(MV_ID, keep="first", maintain_order=True)
-            .select(pl.col(MV_ID).alias("key"), pl.coalesce(pl.col(ANCHOR), pl.col(DN)).alias("value"))
+            .select(
+                pl.col(MV_ID).alias("key"),
+                pl.coalesce(pl.col(ANCHOR), pl.col(DN), placeholder).alias("value"),
+            )
             .drop_nulls("value")
         )
         for attribute in refs:
@@ -1286,6 +1402,8 @@ def _export_flow(
     ]
     for i, attribute in enumerate(attributes):
         desired = json_expr(pl.col(attribute), resolved.schema[attribute])
+        if attribute in refs:
+            desired = markers_to_placeholders(desired)
         current_parts = [
             pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
         ]
@@ -1340,12 +1458,24 @@ def _result(run: _Run) -> SyncResult:
             )
             spaces[connector][object_type] = out
     links = run.links.with_columns(pl.lit(False).alias("anchor_assigned"))
+    # A delete staged by an earlier sync and not sent yet is listed again (a full sync rebuilds the
+    # pending exports, and must not lose it).
+    waiting = run.staged.join(
+        conform(run.state.staged_deletes, STAGED_DELETES_SCHEMA).filter(~pl.col("exported").fill_null(False)),
+        on=["connector", ANCHOR],
+        how="semi",
+    )
+    if waiting.height and run.staged_new:
+        waiting = waiting.join(pl.concat(run.staged_new), on=["connector", ANCHOR], how="anti")
+    if waiting.height:
+        run.exports.insert(0, _delete_rows(waiting))
     state = SyncState(
         connector_spaces=spaces,
         metaverse=dict(run.mv),
         links=links,
         export_memory=run.memory,
         reference_index=run.ref_index,
+        staged_deletes=run.staged,
     )
     # Large frames keep their construction order, which is deterministic (ordered joins, rules and
     # attributes in a fixed order, metaverse frames sorted by id): sorting tens of millions of rows by

@@ -8,14 +8,24 @@ import polars as pl
 
 from transforms.schema import ANCHOR, EXPORT_ADD, EXPORT_DELETE, MV_ID
 from transforms.sync.frames import conform
-from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA
+from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA, STAGED_DELETES_SCHEMA
 from transforms.sync.state import SyncState
+from transforms.sync.values import (
+    PLACEHOLDER_PREFIX,
+    decode_json_expr,
+    json_expr,
+    placeholders_to_markers,
+)
+
+_ROW = "\x00row"
 
 
 def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
     """Remember the values of exported rows (PENDING_EXPORT_SCHEMA) until an import confirms them.
 
     A deleted object's memory is dropped; its link was already removed by the sync that deprovisioned it.
+    Its staged delete is marked exported (no later sync lists it again); the object stays marked for
+    deletion until an import confirms the deletion.
     """
     keys = ["connector", MV_ID, "attribute"]
     deletes = exported.filter(pl.col("op") == EXPORT_DELETE).select("connector", MV_ID).unique()
@@ -29,13 +39,28 @@ def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
         deletes, on=["connector", MV_ID], how="anti"
     )
     memory = pl.concat([memory, conform(values, EXPORT_MEMORY_SCHEMA)])
-    return replace(state, export_memory=memory)
+    sent = exported.filter((pl.col("op") == EXPORT_DELETE) & pl.col(ANCHOR).is_not_null()).select(
+        "connector", ANCHOR, pl.lit(True).alias("__sent")
+    )
+    staged = conform(state.staged_deletes, STAGED_DELETES_SCHEMA)
+    if sent.height and staged.height:
+        staged = (
+            staged.join(sent.unique(), on=["connector", ANCHOR], how="left", maintain_order="left")
+            .with_columns(
+                (pl.col("exported").fill_null(False) | pl.col("__sent").fill_null(False)).alias("exported")
+            )
+            .drop("__sent")
+        )
+    return replace(state, export_memory=memory, staged_deletes=staged)
 
 
 def apply_export_results(state: SyncState, results: pl.DataFrame) -> SyncState:
     """Give provisioned links the anchors their targets assigned (EXPORT_RESULT_SCHEMA rows).
 
-    Only successful adds with an anchor are used; other outcomes leave the links as they are.
+    Only successful adds with an anchor are used; other outcomes leave the links as they are. Export
+    memory holding ``{"_mv_id": ...}`` placeholders (references to objects created in the same export)
+    then names those objects' anchors, as the target now does, so that the next sync and import compare
+    equal; a placeholder whose object was not created was not sent and is dropped from the memory.
     """
     created = results.filter(
         (pl.col("op") == EXPORT_ADD) & (pl.col("status") == "success") & pl.col(ANCHOR).is_not_null()
@@ -46,4 +71,49 @@ def apply_export_results(state: SyncState, results: pl.DataFrame) -> SyncState:
         pl.coalesce(pl.col(ANCHOR), pl.col("__assigned")).alias(ANCHOR),
         (pl.col("anchor_assigned").fill_null(False) | assigned).alias("anchor_assigned"),
     ).drop("__assigned")
-    return replace(state, links=links)
+    memory = _resolve_placeholders(conform(state.export_memory, EXPORT_MEMORY_SCHEMA), created)
+    return replace(state, links=links, export_memory=memory)
+
+
+def _resolve_placeholders(memory: pl.DataFrame, created: pl.DataFrame) -> pl.DataFrame:
+    """Placeholders in remembered reference values -> the anchors ``created`` assigned (see above)."""
+    has = pl.col("value").str.contains('{"_mv_id":', literal=True).fill_null(False)
+    todo = memory.filter(has)
+    if todo.height == 0:
+        return memory
+    text = placeholders_to_markers(pl.col("value"))
+    is_list = pl.col("value").str.starts_with("[")
+    todo = todo.with_row_index(_ROW).with_columns(is_list.alias("__list"))
+    as_list = pl.List(pl.String())
+    values = pl.concat(
+        [
+            todo.filter(pl.col("__list")).select(
+                _ROW, "connector", decode_json_expr(text, as_list).alias("__v")
+            ),
+            todo.filter(~pl.col("__list")).select(
+                _ROW, "connector", pl.concat_list(decode_json_expr(text, pl.String())).alias("__v")
+            ),
+        ]
+    ).explode("__v")
+    marker = pl.col("__v").str.starts_with(PLACEHOLDER_PREFIX)
+    values = (
+        values.with_columns(
+            pl.when(marker).then(pl.col("__v").str.strip_prefix(PLACEHOLDER_PREFIX)).alias("__ref")
+        )
+        .join(
+            created.select("connector", pl.col(MV_ID).alias("__ref"), "__assigned"),
+            on=["connector", "__ref"],
+            how="left",
+            maintain_order="left",
+        )
+        .select(_ROW, pl.when(marker).then(pl.col("__assigned")).otherwise(pl.col("__v")).alias("__v"))
+    )
+    resolved = values.group_by(_ROW, maintain_order=True).agg(pl.col("__v").drop_nulls())
+    todo = todo.join(resolved, on=_ROW, how="left", maintain_order="left")
+    lists = todo.filter(pl.col("__list")).with_columns(json_expr(pl.col("__v"), as_list).alias("value"))
+    # A single reference that was not created was not sent: nothing to remember.
+    singles = todo.filter(~pl.col("__list") & (pl.col("__v").list.len() > 0)).with_columns(
+        json_expr(pl.col("__v").list.first(), pl.String()).alias("value")
+    )
+    fixed = pl.concat([lists, singles]).select(list(EXPORT_MEMORY_SCHEMA))
+    return pl.concat([memory.filter(~has), fixed])

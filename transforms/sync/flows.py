@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 from polars._typing import PolarsDataType
 
+from transforms.expressions.values import ParamValue
 from transforms.rules.model import AttributeFlow, FlowType, MergeType, SyncRule, SyncRuleError
 
 IGNORE_OFFSET = 1 << 40
@@ -72,7 +73,10 @@ class _Compiled:
 
 
 def _compile_expression(
-    flow: AttributeFlow, params: Mapping[str, str] | None, schema: Mapping[str, pl.DataType] | None, rule: str
+    flow: AttributeFlow,
+    params: Mapping[str, ParamValue] | None,
+    schema: Mapping[str, pl.DataType] | None,
+    rule: str,
 ) -> _Compiled:
     from transforms.errors import InputError
 
@@ -101,7 +105,7 @@ def _constant(value: object) -> pl.Expr:
 
 
 def compile_flow(
-    flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, str] | None
+    flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, ParamValue] | None
 ) -> CompiledFlow:
     """The flow's expressions over a frame of ``schema``; compiled once per (flow, rule, schema,
     parameters) and kept across runs (expressions are immutable values)."""
@@ -144,7 +148,7 @@ def resolve(
     key: str,
     rules: Sequence[tuple[BoundRule, str]],
     *,
-    params_by_connector: Mapping[str, Mapping[str, str]],
+    params_by_connector: Mapping[str, Mapping[str, ParamValue]],
     new_column: str | None = None,
     only: frozenset[str] | None = None,
 ) -> Resolution:

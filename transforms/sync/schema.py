@@ -53,12 +53,26 @@ EXPORT_MEMORY_SCHEMA: Final[dict[str, pl.DataType]] = {
     "value": pl.String(),
 }
 
-# Reference values of connector-space objects (DNs as written): lets a delta sync find the objects
-# whose references resolve or break when a referenced object is joined or disjoined.
+# Reference values of connector-space objects (DNs lower-cased, as DNs compare case-insensitively): lets a
+# delta sync find the objects whose references resolve or break when a referenced object is joined or
+# disjoined, and the objects whose group membership changed (ISMEMBEROF scoping).
 REFERENCE_INDEX_SCHEMA: Final[dict[str, pl.DataType]] = {
     "connector": pl.String(),
     "_anchor": pl.String(),
     "target_dn": pl.String(),
+}
+
+# Connector-space objects with a staged delete export (deprovisioned: their metaverse object was deleted or
+# left the outbound Provision rule's scope). Such an object stays a disconnector marked for deletion, never
+# joined or projected, until an import confirms the deletion (or reports the object as a fresh add).
+# ``exported``: the delete was sent (an export recorded it); until then every sync lists it again.
+STAGED_DELETES_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "connector": pl.String(),
+    "object_type": pl.String(),
+    "_anchor": pl.String(),
+    "_dn": pl.String(),
+    "_mv_id": pl.String(),  # the deleted (or departed) metaverse object the delete export names
+    "exported": pl.Boolean(),
 }
 
 SYNC_ERRORS_SCHEMA: Final[dict[str, pl.DataType]] = {

@@ -14,6 +14,7 @@ from transforms.sync.schema import (
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
     REFERENCE_INDEX_SCHEMA,
+    STAGED_DELETES_SCHEMA,
     SYNC_ERRORS_SCHEMA,
     empty,
 )
@@ -30,7 +31,8 @@ class SyncState:
     ``a`` it holds ``_by.a``, the provenance of the value (``connector<US>rule`` label, Categorical;
     a list of labels for merged attributes). ``provenance`` unfolds those into the long frame
     (PROVENANCE_SCHEMA). ``links`` (LINKS_SCHEMA), ``export_memory`` (EXPORT_MEMORY_SCHEMA),
-    ``reference_index`` (REFERENCE_INDEX_SCHEMA).
+    ``reference_index`` (REFERENCE_INDEX_SCHEMA), ``staged_deletes`` (STAGED_DELETES_SCHEMA: deprovisioned
+    connector-space objects awaiting the import that confirms their deletion).
 
     Provenance lives in the metaverse rows, not in a separate long table, because a delta sync
     replaces whole metaverse rows anyway: a long table (one row per value, tens of millions at a
@@ -42,6 +44,7 @@ class SyncState:
     links: pl.DataFrame = field(default_factory=lambda: empty(LINKS_SCHEMA))
     export_memory: pl.DataFrame = field(default_factory=lambda: empty(EXPORT_MEMORY_SCHEMA))
     reference_index: pl.DataFrame = field(default_factory=lambda: empty(REFERENCE_INDEX_SCHEMA))
+    staged_deletes: pl.DataFrame = field(default_factory=lambda: empty(STAGED_DELETES_SCHEMA))
 
     @property
     def provenance(self) -> pl.DataFrame:

@@ -4,6 +4,28 @@ from __future__ import annotations
 
 import polars as pl
 
+# An outbound reference to an object provisioned in the same sync (no anchor yet) is carried as the text
+# PLACEHOLDER_PREFIX + _mv_id through the value columns, and as ``{"_mv_id": "..."}`` in the JSON of
+# pending exports: the Entra connector creates objects first and resolves these to the ids it got.
+PLACEHOLDER_PREFIX = "\x00mv:"
+_MARKER_JSON = r'"\\u0000mv:((?:[^"\\]|\\.)*)"'
+_PLACEHOLDER_JSON = r'\{"_mv_id":"((?:[^"\\]|\\.)*)"\}'
+
+
+def placeholder_marker(mv_id: pl.Expr) -> pl.Expr:
+    """The in-frame reference value for an object that has no anchor yet."""
+    return pl.concat_str(pl.lit(PLACEHOLDER_PREFIX), mv_id)
+
+
+def markers_to_placeholders(text: pl.Expr) -> pl.Expr:
+    """JSON text of reference values: each marker becomes ``{"_mv_id": "..."}``."""
+    return text.str.replace_all(_MARKER_JSON, '{"_mv_id":"${1}"}')
+
+
+def placeholders_to_markers(text: pl.Expr) -> pl.Expr:
+    """The inverse of :func:`markers_to_placeholders` (JSON text that decodes to marker strings)."""
+    return text.str.replace_all(_PLACEHOLDER_JSON, '"\\u0000mv:${1}"')
+
 
 def json_expr(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """JSON text of a value, null for no value (null or empty list).
