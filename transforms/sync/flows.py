@@ -125,13 +125,13 @@ def _cached_flow(
     flow: AttributeFlow,
     rule: str,
     schema: tuple[tuple[str, pl.DataType], ...],
-    params: tuple[tuple[str, str], ...] | None,
+    params: tuple[tuple[str, ParamValue], ...] | None,
 ) -> CompiledFlow:
     return _compile_flow(flow, rule, dict(schema), dict(params) if params is not None else None)
 
 
 def _compile_flow(
-    flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, str] | None
+    flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, ParamValue] | None
 ) -> CompiledFlow:
     if flow.type is FlowType.DIRECT:
         source = flow.sources[0]
@@ -191,7 +191,7 @@ _Stage1 = tuple[list[pl.Expr], list[tuple[BoundRule, str]], _Contributions, dict
 def _stage1(
     ordered: tuple[tuple[BoundRule, str], ...],
     schema: Mapping[str, pl.DataType],
-    params_key: tuple[tuple[str, tuple[tuple[str, str], ...]], ...],
+    params_key: tuple[tuple[str, tuple[tuple[str, ParamValue], ...]], ...],
     new_column: str | None,
     only: frozenset[str] | None,
 ) -> _Stage1:
@@ -236,7 +236,7 @@ def _stage1(
 def _stage1_cached(
     ordered: tuple[tuple[BoundRule, str], ...],
     schema: tuple[tuple[str, pl.DataType], ...],
-    params_key: tuple[tuple[str, tuple[tuple[str, str], ...]], ...],
+    params_key: tuple[tuple[str, tuple[tuple[str, ParamValue], ...]], ...],
     new_column: str | None,
     only: frozenset[str] | None,
 ) -> _Stage1:
