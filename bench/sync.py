@@ -237,17 +237,21 @@ def export_and_import(state: SyncState, exported: pl.DataFrame, connector: str =
     )
     state = apply_export_results(record_exports(state, exported), results)
     links = state.links.filter((pl.col("connector") == connector) & pl.col("_anchor").is_not_null())
+    # The values as sent: the export memory, where references to objects created in the same export
+    # name the anchors the target assigned.
+    sent = state.export_memory.filter(pl.col("connector") == connector)
     space = dict(state.connector_spaces.get(connector, {}))
     for object_type in results.get_column("object_type").unique().sort().to_list():
-        rows = exported.filter((pl.col("object_type") == object_type) & (pl.col("op") != "delete"))
-        gone = results.filter((pl.col("object_type") == object_type) & (pl.col("op") == "delete"))
+        typed = results.filter(pl.col("object_type") == object_type)
+        gone = typed.filter(pl.col("op") == "delete")
         objects = (
-            rows.select("_mv_id")
-            .unique(maintain_order=True)
+            typed.filter(pl.col("op") != "delete")
+            .select("_mv_id")
             .join(links.select("_mv_id", "_anchor", "_dn"), on="_mv_id", how="inner", maintain_order="left")
         )
+        rows = sent.join(objects.select("_mv_id"), on="_mv_id", how="semi")
         wide = rows.filter(pl.col("attribute") != "dn").pivot(
-            on="attribute", index="_mv_id", values="new_value", aggregate_function="last"
+            on="attribute", index="_mv_id", values="value", aggregate_function="last"
         )
         attributes = [c for c in wide.columns if c != "_mv_id"]
         dtypes = {
