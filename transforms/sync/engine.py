@@ -344,9 +344,12 @@ def _confirm_memory(run: _Run) -> None:
     connectors = sorted({c for c, _ in pending})
     if not connectors:
         return
-    involved = pl.col("connector").is_in(connectors)
-    memory = run.memory.filter(involved)
-    keep = [run.memory.filter(~involved)]
+    remembered_connectors = set(run.memory.get_column("connector").unique().to_list())
+    if remembered_connectors <= set(connectors):
+        memory, keep = run.memory, []  # no copy of a memory of tens of millions of values
+    else:
+        involved = pl.col("connector").is_in(connectors)
+        memory, keep = run.memory.filter(involved), [run.memory.filter(~involved)]
     for attribute in memory.get_column("attribute").unique().sort().to_list():
         remembered = memory.filter(pl.col("attribute") == attribute).with_row_index("__row")
         hits: list[pl.Series] = []
@@ -366,7 +369,7 @@ def _confirm_memory(run: _Run) -> None:
             confirmed = pl.concat(hits).implode()
             remembered = remembered.filter(~pl.col("__row").is_in(confirmed))
         keep.append(remembered.drop("__row"))
-    run.memory = pl.concat(keep)
+    run.memory = pl.concat(keep) if keep else run.memory.clear()
 
 
 # --- inbound ---------------------------------------------------------------------------------
