@@ -30,6 +30,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from flows.config import with_option_defaults  # noqa: E402
 from flows.rulesets import read_rule_files  # noqa: E402
 from transforms.rules import default_expression_checker, load_rule_texts  # noqa: E402
 from transforms.sync import SyncState, apply_export_results, record_exports, run_sync  # noqa: E402
@@ -320,7 +321,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     n = 20_000 if args.quick else args.users
-    options = dict(o.split("=", 1) for o in args.option)
+    options = with_option_defaults(dict(o.split("=", 1) for o in args.option))
     rules = load_rule_texts(
         read_rule_files(args.rules), check_expression=default_expression_checker(), options=options
     )

@@ -196,22 +196,40 @@ def backfill(
     snapshot: Annotated[
         Path | None, typer.Option(help="replay this LDIF snapshot into the one chosen connector")
     ] = None,
+    partition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--partition",
+            help="re-import only this partition (naming context DN) of the one AD --connector; repeatable",
+        ),
+    ] = None,
     export: Annotated[
         bool, typer.Option("--export", help="export the result (default: only stage it)")
     ] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rerun chosen connectors from scratch (full import or snapshot replay, full sync), as a Prefect flow."""
+    """Rerun chosen connectors from scratch (full import or snapshot replay, full sync), as a Prefect flow.
+
+    With --partition, only those partitions of one AD connector are re-imported: what they no longer
+    hold is deleted, the other partitions are left as they are.
+    """
     prepare_prefect_environment()
+    from flows.config import load_config
     from flows.cycle import backfill as backfill_flow
+    from flows.cycle import backfill_connectors
 
     try:
+        # The arguments are checked before a flow run starts: mistakes cost no Prefect start-up.
+        backfill_connectors(
+            load_config(config), connector or None, str(snapshot) if snapshot else None, partition or None
+        )
         report = backfill_flow(
             config_path=str(config) if config else None,
             connectors=connector or None,
             snapshot=str(snapshot) if snapshot else None,
             export=export,
+            partitions=partition or None,
         )
     except ForestsyncError as exc:
         raise fail(exc) from None

@@ -125,7 +125,8 @@ def runs_show(
     if as_json:
         _print_json(run | {"errors": errors})
         return
-    for key in ("run_id", "cycle_id", "connector", "profile", "status", "started_at", "ended_at", "message"):
+    keys = ("run_id", "cycle_id", "connector", "profile", "partition", "status", "started_at", "ended_at")
+    for key in (*keys, "message"):
         console.print(f"[bold]{key}[/]: {_cell(run[key])}", highlight=False)
     counters = [{"counter": k, "value": v} for k, v in sorted(run["counters"].items())]
     console.print(_table("counters", counters, ["counter", "value"]))
@@ -293,7 +294,9 @@ def preview(
 ) -> None:
     """What a full sync would change on one object, computed in memory; nothing is written.
 
-    The whole store is synced in memory (the cost of a full sync) and only this object is reported.
+    Only the object's neighbourhood is synced (its metaverse object, the objects joined to it, its join
+    candidates, what its references point at): the answer a full sync gives for it, at the cost of one
+    object.
     """
     from flows.inspection import resolve_object
     from flows.preview import preview_object

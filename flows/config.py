@@ -8,6 +8,7 @@ back from pydantic's key paths through :mod:`transforms.yaml_source`. Secrets ar
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,9 @@ AD_OBJECT_TYPES = (
     "organizationalUnit",
 )
 AAD_OBJECT_TYPES = ("user", "group", "contact", "device")
+# Rule-set options with the product's default, filled in when a configuration leaves them out.
+# user_matching is not among them: a configuration that lists rule_options names it (rules/README.md).
+RULE_OPTION_DEFAULTS = {"source_anchor": "mS-DS-ConsistencyGuid"}
 
 
 class _Model(BaseModel):
@@ -145,12 +149,19 @@ class Config(_Model):
     store: Path = Path(DEFAULT_STORE)
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
     # The install wizard's choices that select rule variants (rules with a `when:` condition).
-    rule_options: dict[str, str] = Field(default_factory=lambda: {"user_matching": "objects-once"})
+    rule_options: dict[str, str] = Field(
+        default_factory=lambda: {"user_matching": "objects-once", **RULE_OPTION_DEFAULTS}
+    )
     parameters: dict[str, str] = Field(default_factory=dict)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
     export: ExportConfig = ExportConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("rule_options")
+    @classmethod
+    def _option_defaults(cls, value: dict[str, str]) -> dict[str, str]:
+        return with_option_defaults(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -172,6 +183,11 @@ class Config(_Model):
         if path.is_absolute() or self.source is None:
             return path
         return self.source.parent / path
+
+
+def with_option_defaults(options: Mapping[str, str] | None) -> dict[str, str]:
+    """``options`` with the product's default for every defaulted option it leaves out."""
+    return {**RULE_OPTION_DEFAULTS, **(options or {})}
 
 
 def parse_config(text: str, filename: str) -> Config:

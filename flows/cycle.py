@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
 
-from flows.config import Config, load_config
+from flows.config import AdConnectorConfig, Config, Partition, load_config
 from flows.connectors.factory import build_connector
 from flows.connectors.ldif import LdifConnector
 from flows.errors import ConfigError
@@ -29,6 +29,7 @@ from flows.stages.exporting import export_connector
 from flows.stages.importing import import_connector_space
 from flows.stages.syncing import synchronize
 from flows.store import Store
+from transforms.sync.ou_scope import normalize_dn
 
 Policy = Literal["delta", "initial"]
 IMPORT_ORDER = {"ad": 0, "ldif": 0, "aad": 1}
@@ -84,19 +85,47 @@ def set_override(store: Store, connector: str, *, full_import: bool = False, ful
             set_override_value(store, connector, key, True)
 
 
+def chosen_partitions(config: Config, connector: str, partitions: list[str]) -> list[Partition]:
+    """The configured partitions of the AD connector ``connector`` that ``partitions`` name (DNs compare
+    case-insensitively); a name that is not one of them is a :class:`ConfigError` naming both."""
+    connector_config = config.connector(connector)
+    if not isinstance(connector_config, AdConnectorConfig):
+        raise ConfigError(
+            f"connector {connector!r} is of kind {connector_config.kind}: only an AD connector (kind ad) "
+            "has partitions to import one by one"
+        )
+    by_dn = {normalize_dn(p.dn): p for p in connector_config.partitions}
+    unknown = [dn for dn in partitions if normalize_dn(dn) not in by_dn]
+    if unknown:
+        configured = "; ".join(p.dn for p in connector_config.partitions)
+        raise ConfigError(
+            f"connector {connector!r} has no partition {', '.join(repr(u) for u in unknown)} "
+            f"(its partitions: {configured})"
+        )
+    return list({normalize_dn(dn): by_dn[normalize_dn(dn)] for dn in partitions}.values())
+
+
 @task(task_run_name="import {connector}", retries=0)
 def import_task(
-    config_path: str | None, connector: str, cycle_id: str, full: bool, snapshot: str | None = None
+    config_path: str | None,
+    connector: str,
+    cycle_id: str,
+    full: bool,
+    snapshot: str | None = None,
+    partitions: list[str] | None = None,
 ) -> dict[str, Any]:
     """Full or delta import of one connector into its connector space (one run step).
 
     A delta import becomes a full import when an override asks for it or when the connector's scope
     (partitions, OU filters, object types, attribute list) changed since its last full import.
     ``snapshot`` replays an LDIF snapshot into the connector's space instead of reading the directory.
+    ``partitions`` (an AD connector's) runs a full import of those partitions only: the others, their
+    objects and their watermarks are left as they are.
     """
     config = load_config(config_path)
     logger = _logger()
     connector_config = config.connector(connector)
+    chosen = chosen_partitions(config, connector, partitions) if partitions is not None else None
     scope = connector_scope_hash(config, connector)
     with Store(config.resolve(config.store)) as store:
         override = (store.get_setting(OVERRIDES_SETTING) or {}).get(connector, {})
@@ -108,17 +137,28 @@ def import_task(
                 "%s: the connector's scope or attribute list changed: running a full import", connector
             )
             full = True
-        source = (
-            LdifConnector(connector, Path(snapshot))
-            if snapshot
-            else build_connector(connector_config, config)
+        if snapshot:
+            source: Any = LdifConnector(connector, Path(snapshot))
+        elif chosen is not None:
+            source = build_connector(connector_config.model_copy(update={"partitions": chosen}), config)
+        else:
+            source = build_connector(connector_config, config)
+        step = import_connector_space(
+            store,
+            source,
+            cycle_id=cycle_id,
+            full=full,
+            flow_run_id=_flow_run_id(),
+            partitions=[p.dn for p in chosen] if chosen is not None else None,
+            known_partitions=[p.dn for p in getattr(connector_config, "partitions", [])],
         )
-        step = import_connector_space(store, source, cycle_id=cycle_id, full=full, flow_run_id=_flow_run_id())
-        if step["profile"] == "Full Import":
+        # A full import of some partitions is not a full import of the connector's whole scope.
+        if step["profile"] == "Full Import" and chosen is None:
             store.set_setting(scope_setting(connector), scope)
             if override.get("full_import"):
                 set_override_value(store, connector, "full_import", False)
-    logger.info("%s %s: %s %s", connector, step["profile"], step["status"], step["counters"])
+    where = f" ({', '.join(p.dn for p in chosen)})" if chosen is not None else ""
+    logger.info("%s %s%s: %s %s", connector, step["profile"], where, step["status"], step["counters"])
     return step
 
 
@@ -269,29 +309,46 @@ def config_path_str(path: Path | None) -> str | None:
     return str(path) if path else None
 
 
+def backfill_connectors(
+    config: Config, connectors: list[str] | None, snapshot: str | None, partitions: list[str] | None
+) -> list[str]:
+    """The connectors a backfill reruns; every mistake in its arguments is a :class:`ConfigError` before
+    anything runs (unknown connectors or partitions, a snapshot or partitions for several connectors)."""
+    chosen = connectors or ordered_connectors(config)
+    if snapshot and len(chosen) != 1:
+        raise ConfigError("a snapshot replays into exactly one connector: name it in connectors")
+    if partitions and (len(chosen) != 1 or not connectors):
+        raise ConfigError("partitions belong to exactly one AD connector: name it in connectors")
+    if partitions and snapshot:
+        raise ConfigError("a snapshot replays a whole connector: it cannot be combined with partitions")
+    for name in chosen:
+        config.connector(name)
+    if partitions:
+        chosen_partitions(config, chosen[0], partitions)
+    return chosen
+
+
 @flow(name="backfill")
 def backfill(
     config_path: str | None = None,
     connectors: list[str] | None = None,
     snapshot: str | None = None,
     export: bool = False,
+    partitions: list[str] | None = None,
 ) -> dict[str, Any]:
     """Rerun chosen connectors from scratch: full import (or replay of an LDIF snapshot), full sync.
 
     ``connectors`` defaults to every connector; ``snapshot`` replays an LDIF file into the (single)
-    chosen connector's space instead of reading its directory. Exports run only with ``export`` so a
-    replay can be inspected first (``forestsync search --pending export``).
+    chosen connector's space instead of reading its directory; ``partitions`` re-imports only those
+    partitions of the (single) chosen AD connector. Exports run only with ``export`` so a replay can
+    be inspected first (``forestsync search --pending export``); staging mode still only previews.
     """
     config = load_config(config_path)
-    chosen = connectors or ordered_connectors(config)
-    if snapshot and len(chosen) != 1:
-        raise ConfigError("a snapshot replays into exactly one connector: name it in connectors")
-    for name in chosen:
-        config.connector(name)  # unknown names fail before anything runs
+    chosen = backfill_connectors(config, connectors, snapshot, partitions)
     cycle_id = uuid.uuid4().hex[:12]
     steps: list[dict[str, Any]] = []
     for name in [c for c in ordered_connectors(config) if c in chosen]:
-        steps.append(import_task(config_path, name, cycle_id, True, snapshot))
+        steps.append(import_task(config_path, name, cycle_id, True, snapshot, partitions or None))
     steps.extend(sync_task(config_path, cycle_id, "full"))
     if export:
         for name in export_order(config):

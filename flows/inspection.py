@@ -71,6 +71,8 @@ def _run_record(row: dict[str, Any]) -> dict[str, Any]:
     record = {c: row[c] for c in RUN_COLUMNS}
     record["counters"] = json.loads(row["counters"]) if row["counters"] else {}
     record["message"] = row["message"]
+    # A partition backfill's import names the partitions it read; other steps have none.
+    record["partition"] = row.get("partition") or None
     return record
 
 

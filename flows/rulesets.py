@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from flows.config import with_option_defaults
 from transforms.rules import SyncRule, default_expression_checker, load_rule_texts
 
 
@@ -27,9 +28,14 @@ def read_folders(folders: Iterable[Path]) -> list[tuple[str, str]]:
 
 
 def load_rule_set(folders: Iterable[Path], options: Mapping[str, str] | None = None) -> tuple[SyncRule, ...]:
-    """Load every rule of the folders as one set; raises one error listing every problem."""
+    """Load every rule of the folders as one set; raises one error listing every problem.
+
+    Options with a product default (``source_anchor``) get it when ``options`` leaves them out.
+    """
     return load_rule_texts(
-        read_folders(folders), check_expression=default_expression_checker(), options=options
+        read_folders(folders),
+        check_expression=default_expression_checker(),
+        options=with_option_defaults(options),
     )
 
 
@@ -37,6 +43,6 @@ def rule_set_hash(folders: Iterable[Path], options: Mapping[str, str] | None = N
     digest = hashlib.sha256()
     for name, text in read_folders(folders):
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-    for key, value in sorted((options or {}).items()):
+    for key, value in sorted(with_option_defaults(options).items()):
         digest.update(f"{key}={value}\0".encode())
     return digest.hexdigest()

@@ -296,7 +296,9 @@ class GraphApi:
         if select is None and kind == "user":
             select = list(USER_DEFAULT_SELECT)
         with_members = kind == "group" and (select is None or "members" in select)
-        attr_select = [s for s in select if s != "members"] if select is not None else None
+        # users/delta tracks the manager navigation property when $select names it (manager@delta).
+        with_manager = kind == "user" and select is not None and "manager" in select
+        attr_select = [s for s in select if s not in ("members", "manager")] if select is not None else None
         page_size = DELTA_PAGE_SIZE
         prefer = req.headers.get("prefer", "")
         match = re.search(r"odata\.maxpagesize=(\d+)", prefer)
@@ -320,6 +322,10 @@ class GraphApi:
             item = self.d.render(obj, attr_select)
             if with_members:
                 item["members@delta"] = self._members_delta(obj, since)
+            if with_manager:
+                manager = self._manager_delta(obj, since)
+                if manager is not None:
+                    item["manager@delta"] = manager
             value.append(item)
         out: dict[str, Any] = {"@odata.context": f"{base}/$metadata#{coll}", "value": value}
         if more:
@@ -346,6 +352,29 @@ class GraphApi:
                 entry["@removed"] = {"reason": "deleted"}
             out.append(entry)
         return out
+
+    def _manager_delta(self, user: DirObject, since: int) -> list[dict[str, Any]] | None:
+        """``manager@delta`` of a user in a round after ``since``; None when the manager did not change.
+
+        A fresh round names the current manager; a later one names the new manager, or the one removed
+        (``@removed``), as Graph reports a navigation link added or removed.
+        """
+        if since == 0:
+            before, now = None, self.d.managers.get(user.id)
+            if now is None:
+                return None
+        else:
+            change = self.d.manager_change(user.id, since)
+            if change is None:
+                return None
+            before, now = change
+        manager_id = now if now is not None else before
+        manager = self.d.objects.get(str(manager_id))
+        odata_type = ODATA_TYPE[manager.kind] if manager is not None else "#microsoft.graph.directoryObject"
+        entry: dict[str, Any] = {"@odata.type": odata_type, "id": manager_id}
+        if now is None:
+            entry["@removed"] = {"reason": "deleted"}
+        return [entry]
 
     # ---- directory objects and deleted items -----------------------------------------------------
 

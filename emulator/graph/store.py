@@ -209,6 +209,8 @@ class Directory:
         self.member_events: dict[str, list[tuple[int, str, bool]]] = {}
         self.member_of: dict[str, set[str]] = {}
         self.managers: dict[str, str] = {}  # user id -> manager id (the manager navigation property)
+        # user id -> (seq, manager id or None): every change of a user's manager, for users/delta
+        self.manager_events: dict[str, list[tuple[int, str | None]]] = {}
         self.noop_updates = 0
         self._unique: dict[str, dict[str, str]] = {
             "userPrincipalName": {},
@@ -627,8 +629,13 @@ class Directory:
         for member_id in obj.members or {}:
             self.member_of.get(member_id, set()).discard(obj.id)
         self.managers.pop(obj.id, None)
+        self.manager_events.pop(obj.id, None)
         for report_id in [u for u, m in self.managers.items() if m == obj.id]:
+            # The reports lose their manager: a change of theirs that users/delta reports (manager@delta).
             del self.managers[report_id]
+            report = self.objects.get(report_id)
+            if report is not None:
+                self._manager_event(report_id, None, self._touch(report))
         self._unindex(obj)
         del self.objects[obj.id]
         del self._by_kind[obj.kind][obj.id]
@@ -745,13 +752,29 @@ class Directory:
         if self.managers.get(user.id) == manager.id:
             self.noop_updates += 1
         self.managers[user.id] = manager.id
-        self._touch(user)
+        self._manager_event(user.id, manager.id, self._touch(user))
 
     def remove_manager(self, user_id: str) -> None:
         user = self.get(user_id, "user")
         if self.managers.pop(user.id, None) is None:
             raise not_found(f"manager of {user.id}")
-        self._touch(user)
+        self._manager_event(user.id, None, self._touch(user))
+
+    def _manager_event(self, user_id: str, manager_id: str | None, seq: int) -> None:
+        self.manager_events.setdefault(user_id, []).append((seq, manager_id))
+
+    def manager_change(self, user_id: str, since: int) -> tuple[str | None, str | None] | None:
+        """(manager at ``since``, manager now) when the user's manager changed after ``since``, else None."""
+        events = self.manager_events.get(user_id, [])
+        if not events or events[-1][0] <= since:
+            return None
+        before: str | None = None
+        for seq, manager_id in events:
+            if seq > since:
+                break
+            before = manager_id
+        now = self.managers.get(user_id)
+        return None if before == now else (before, now)
 
     # ---- applications and extension properties ------------------------------------------------
 
@@ -819,6 +842,7 @@ class Directory:
             "logs": {kind: log.entries for kind, log in self.logs.items()},
             "member_events": self.member_events,
             "managers": self.managers,
+            "manager_events": self.manager_events,
         }
 
     @classmethod
@@ -870,6 +894,7 @@ class Directory:
                 log.touch(seq, object_id)
         d.member_events = {k: [(s, m, a) for s, m, a in v] for k, v in data["member_events"].items()}
         d.managers = dict(data.get("managers", {}))
+        d.manager_events = {k: [(s, m) for s, m in v] for k, v in data.get("manager_events", {}).items()}
         return d
 
     def save(self, path: Path) -> None:

@@ -6,7 +6,10 @@ properties (Graph's contract), so delta batches are marked ``partial``.
 
 Group membership: a full round gives the complete ``members`` list; a delta round gives the member
 changes as ``members@add`` / ``members@remove`` (object ids), because ``members@delta`` is a change
-list, not an image. Delta rows name the properties the service returned in ``_changed`` (a returned
+list, not an image. A user's ``manager`` (``$select=manager``) comes as ``manager@delta``: the manager's
+object id when set (a fresh round names the current one), an entry marked ``@removed`` when it was taken
+away; it is imported as the ``manager`` column (the manager's object id, the reference the export writes).
+Delta rows name the properties the service returned in ``_changed`` (a returned
 null is a cleared value; a property not returned is unchanged): the staging conventions of
 :mod:`transforms.sync.staging`.
 """
@@ -40,6 +43,7 @@ BOOL_ATTRIBUTES = frozenset(
 MEMBERS = "members"
 MEMBERS_ADDED = MEMBERS + INCREMENTAL_ADD
 MEMBERS_REMOVED = MEMBERS + INCREMENTAL_REMOVE
+MANAGER = "manager"
 
 
 def _dtype(attribute: str) -> pl.DataType:
@@ -74,6 +78,15 @@ def delta_start_path(object_type: str, select: tuple[str, ...]) -> str:
     return f"{COLLECTION[object_type]}/delta?$select=" + quote(",".join(select), safe=",")
 
 
+def _manager_id(entries: list[Any]) -> str | None:
+    """The manager a ``manager@delta`` names: the last entry not ``@removed``; None when it was removed."""
+    current: str | None = None
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            current = None if "@removed" in entry else entry["id"]
+    return current
+
+
 async def read_delta_round(graph: GraphClient, start: str) -> DeltaRound:
     """Follow one delta round from ``start`` (a path or a deltaLink) to its deltaLink."""
     result = DeltaRound()
@@ -88,6 +101,9 @@ async def read_delta_round(graph: GraphClient, start: str) -> DeltaRound:
                 continue
             result.deleted.pop(object_id, None)
             members = item.pop("members@delta", None)
+            manager = item.pop("manager@delta", None)
+            if isinstance(manager, list):
+                item[MANAGER] = _manager_id(manager)
             # The same object may come more than once in a round (changed while paging, or a large
             # group's members split over several entries): later properties win, members accumulate.
             result.rows.setdefault(object_id, {}).update(item)

@@ -37,6 +37,7 @@ DEFAULT_SELECT: dict[str, tuple[str, ...]] = {
         "onPremisesSecurityIdentifier",
         "onPremisesSamAccountName",
         "onPremisesProvisioningErrors",
+        "manager",
     ),
     "group": (
         "displayName",
@@ -199,9 +200,14 @@ class AadSettings:
         authority_host = urlsplit(config.authority).hostname or ""
         select = dict(DEFAULT_SELECT)
         if config.attributes is not None:
-            # One inclusion list for every object type; groups keep their members.
+            # One inclusion list for every object type; groups keep their members, users their manager.
+            # A navigation property goes only to the type that has it: Graph answers 400 to `$select`
+            # naming `manager` on a group or `members` on a user.
+            keep = {"group": ("members",), "user": ("manager",)}
+            navigation = {a for names in keep.values() for a in names}
             select = {
-                t: tuple(config.attributes) + (("members",) if t == "group" else ()) for t in DEFAULT_SELECT
+                t: tuple(a for a in config.attributes if a not in navigation) + keep.get(t, ())
+                for t in DEFAULT_SELECT
             }
         anchors = {"user": "onPremisesImmutableId", "device": "deviceId"}
         extension_names = dict(config.extension_names or {})

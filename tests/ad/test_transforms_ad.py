@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
-from polars.testing import assert_frame_equal
 
-from transforms.schema import PENDING_EXPORT_SCHEMA
-from transforms.sync.consistency_guid import consistency_guid_writeback
 from transforms.sync.obsoletion import obsoleted
 from transforms.sync.ou_scope import in_ou_scope, search_bases
 
@@ -55,29 +52,3 @@ def test_objects_a_full_import_no_longer_sees_are_obsoleted() -> None:
     assert obsoleted(stored, imported)["_anchor"].to_list() == ["a", "c", "z"]
     assert obsoleted(stored, imported, partitions=["p1"])["_anchor"].to_list() == ["a", "c"]
     assert obsoleted(stored, imported["_anchor"], partitions=["p2"])["_anchor"].to_list() == ["z"]
-
-
-def test_consistency_guid_writeback_fills_only_empty_values_of_users() -> None:
-    cs = pl.DataFrame(
-        {
-            "_anchor": ["AAECAwQFBgcICQoLDA0ODw==", "EBESExQVFhcYGRobHB0eHw==", "ICEiIyQlJicoKSorLC0uLw=="],
-            "_dn": ["CN=u1", "CN=u2", "CN=g"],
-            "_object_type": ["user", "user", "group"],
-            "mS-DS-ConsistencyGuid": [None, b"\x10" * 16, None],
-        }
-    )
-    expected = pl.DataFrame(
-        {
-            "connector": ["corp"],
-            "object_type": ["user"],
-            "_mv_id": [None],
-            "_anchor": ["AAECAwQFBgcICQoLDA0ODw=="],
-            "_dn": ["CN=u1"],
-            "op": ["update"],
-            "attribute": ["mS-DS-ConsistencyGuid"],
-            "old_value": ["null"],
-            "new_value": ['{"base64":"AAECAwQFBgcICQoLDA0ODw=="}'],
-        },
-        schema=PENDING_EXPORT_SCHEMA,
-    )
-    assert_frame_equal(consistency_guid_writeback(cs, "corp"), expected)

@@ -87,7 +87,30 @@ def test_one_cycle_creates_users_managers_groups_and_members(tmp_path: Path, ten
             "AND op <> 'add' GROUP BY ALL ORDER BY ALL"
         )
         memory = store.query("SELECT count(*) AS n FROM export_memory WHERE value LIKE '%_mv_id%'")["n"][0]
+        unconfirmed = store.query(
+            "SELECT attribute, count(*) AS n FROM export_memory WHERE connector = 'aad' "
+            "AND attribute IN ('manager', 'members') GROUP BY ALL"
+        )
     assert pending.height == 0, pending
     assert counters.get("export-update", 0) == 0 and counters.get("export-delete", 0) == 0, counters
     assert memory == 0
+    # The import read the managers and members back: every exported reference is confirmed.
+    assert unconfirmed.height == 0, unconfirmed
     assert _tenant_state(tenant)[2:] == (managers, members)
+
+    # A manager changed in the tenant is imported, and the sync puts the forest's manager back.
+    report, boss = next(iter(expected_managers.items()))
+    other = next(u for u in users.values() if u not in (report, boss))
+    with tenant.directory.lock:
+        tenant.directory.set_manager(report, other)
+    again = run_cycle(config, policy="delta")
+    counters = step(again, "aad", "Export")["counters"]
+    assert counters.get("export-update", 0) == 1, counters
+    assert _tenant_state(tenant)[2][report] == boss
+    with Store(tmp_path / "state.duckdb") as store:
+        left = store.query("SELECT count(*) AS n FROM export_memory WHERE attribute = 'manager'")["n"][0]
+    assert left == 1  # the put-back manager, until the next import confirms it
+    run_cycle(config, policy="delta")
+    with Store(tmp_path / "state.duckdb") as store:
+        left = store.query("SELECT count(*) AS n FROM export_memory WHERE attribute = 'manager'")["n"][0]
+    assert left == 0

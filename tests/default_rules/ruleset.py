@@ -6,6 +6,7 @@ import functools
 from collections.abc import Mapping
 from pathlib import Path
 
+from flows.config import with_option_defaults
 from transforms.rules import SyncRule, default_expression_checker, load_rule_texts
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
@@ -36,5 +37,5 @@ def _load(
     return load_rule_texts(
         [*rule_files(), *extra],
         check_expression=default_expression_checker(),
-        options={"user_matching": user_matching, **dict(options)},
+        options=with_option_defaults({"user_matching": user_matching, **dict(options)}),
     )

@@ -65,9 +65,21 @@ def test_file_names_carry_the_precedence_and_directories_the_direction() -> None
         "in-from-ad": Direction.INBOUND,
         "in-from-aad": Direction.INBOUND,
         "out-to-aad": Direction.OUTBOUND,
+        "out-to-ad": Direction.OUTBOUND,
     }
-    kinds = {"in-from-ad": ("ad", "ldif"), "in-from-aad": ("aad",), "out-to-aad": ("aad",)}
-    prefixes = {"in-from-ad": "In from AD - ", "in-from-aad": "In from AAD - ", "out-to-aad": "Out to AAD - "}
+    # Snapshots (ldif) are read, never written: the rules to AD select only kind ad.
+    kinds = {
+        "in-from-ad": ("ad", "ldif"),
+        "in-from-aad": ("aad",),
+        "out-to-aad": ("aad",),
+        "out-to-ad": ("ad",),
+    }
+    prefixes = {
+        "in-from-ad": "In from AD - ",
+        "in-from-aad": "In from AAD - ",
+        "out-to-aad": "Out to AAD - ",
+        "out-to-ad": "Out to AD - ",
+    }
     files = sorted(DEFAULT_DIR.rglob("*.yaml"))
     assert {p.parent.name for p in files} == set(directions)
     for path in files:
@@ -129,7 +141,7 @@ def _joins(rule: SyncRule) -> list[list[tuple[str, str, bool]]]:
 
 def test_outbound_rules_write_only_what_graph_lets_a_client_write() -> None:
     for rule in load_default_rules():
-        if rule.direction is not Direction.OUTBOUND:
+        if rule.direction is not Direction.OUTBOUND or rule.connector.kinds != ("aad",):
             continue
         allowed = GRAPH_WRITABLE[rule.target_object_type]
         for flow in rule.flows:

@@ -507,7 +507,13 @@ def test_a_changed_source_anchor_is_an_export_error_until_reverted() -> None:
     first = sync({CORP: {"user": [alice]}})
     mv_id = f"corp|{alice['_anchor']}"
     entra = {"_anchor": f"aad-{mv_id}", "onPremisesImmutableId": alice["_anchor"], "accountEnabled": True}
-    imported = sync({CORP: {"user": [alice]}}, aad={"user": [entra]}, state=first.export_succeeds())
+    # The export wrote the objectGUID into Alice's empty mS-DS-ConsistencyGuid; the import confirms it.
+    written = dict(alice, **{"mS-DS-ConsistencyGuid": alice["objectGUID"]})
+    imported = sync(
+        {CORP: {"user": [dict(written, _pending="update")]}},
+        aad={"user": [entra]},
+        state=first.export_succeeds(),
+    )
     person = imported.person(alice["_anchor"], "corp")
     assert (person["cloudAnchor"], person["cloudSourceAnchor"], person["cloudMastered"]) == (
         f"aad-{mv_id}",
@@ -522,7 +528,7 @@ def test_a_changed_source_anchor_is_an_export_error_until_reverted() -> None:
         ("Out to AAD - User Join", "sync-rule-error-function-triggered", "sourceAnchor attribute has changed")
     ]
     assert world.exports().height == 0
-    reverted = sync({CORP: {"user": [alice]}}, aad={"user": [entra]}, state=world.state)
+    reverted = sync({CORP: {"user": [written]}}, aad={"user": [entra]}, state=world.state)
     assert reverted.errors() == []
 
 

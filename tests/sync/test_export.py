@@ -277,3 +277,19 @@ def test_imported_value_reads_only_the_confirmed_value() -> None:
     again = run_sync(state, rules, connectors=CONNECTORS, mode="delta")
     person = again.state.metaverse["person"]
     assert person.select("cloudDisplayName", "cloudConfirmed").rows() == [("New", "Old")]
+
+
+def test_a_delta_sync_carries_placeholders_for_objects_it_provisions() -> None:
+    """New objects arriving by delta import: a new user's new manager is a placeholder too."""
+    state, exports = first()
+    state = exported(state, exports)
+    old = state.connector_spaces["ad"]["user"]
+    new = users(
+        objectGUID=["g1", "g2", "g3"], displayName=["A", "B", "C"], manager=[None, "CN=u3,DC=x", None]
+    )
+    cs = pl.concat([old, new[1:].with_columns(pl.lit("add").alias("_pending"))], how="diagonal_relaxed")
+    state = replace(state, connector_spaces={**state.connector_spaces, "ad": {"user": cs}})
+    r = run_sync(state, [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
+    assert r.pending_exports.filter(pl.col("attribute") == "manager").select(
+        "_mv_id", "op", "new_value"
+    ).rows() == [("ad|u2", "add", '{"_mv_id":"ad|u3"}')]
