@@ -5,8 +5,14 @@
 
 Generates N users, N/10 groups (about 10 memberships per user), N/20 contacts and N/4 computers as
 connector-space frames (vectorized), loads the rules of bench/rules (25 inbound, 12 outbound, shaped
-after the default rules of spec section 5), runs a full sync into an empty metaverse, records the
-exports as done, changes 1% of the users and groups, and runs a delta sync. The last line is JSON.
+after the default rules of spec section 5), runs a full sync into an empty metaverse, then goes on
+as the product's cycle does: exports to a stand-in Entra ID (which assigns anchors), imports it back
+(confirming the exported values, so the export memory empties) and runs delta syncs until nothing is
+left to export. Then it changes 1% of the users and groups and times a delta sync of them.
+
+The last line is JSON: users, objects, full_sync_s, delta_sync_s, delta_ratio, objects_per_s,
+peak_rss_mb (the whole run), full_sync_peak_rss_mb (up to the end of the full sync), changed_objects,
+delta_export_rows.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from flows.config import with_option_defaults  # noqa: E402
 from flows.rulesets import read_rule_files  # noqa: E402
 from transforms.rules import default_expression_checker, load_rule_texts  # noqa: E402
 from transforms.sync import SyncState, apply_export_results, record_exports, run_sync  # noqa: E402
+from transforms.sync.values import decode_json_expr  # noqa: E402
 
 DOMAIN = "DC=corp,DC=example,DC=com"
 DEPARTMENTS = ["Sales", "IT", "HR", "Finance", "Legal", "Marketing", "Support", "R&D", "Ops", "Facilities"]
@@ -196,6 +203,102 @@ def change_one_percent(frame: pl.DataFrame, column: str, value: pl.Expr) -> pl.D
     )
 
 
+def _json_dtype(sample: str | None) -> pl.DataType:
+    """The column type of JSON values as json_expr writes them (lists, base64 objects, numbers, text)."""
+    if sample is None:
+        return pl.String()
+    if sample.startswith("["):
+        inner = json.loads(sample)
+        first = json.dumps(inner[0]) if inner else None
+        return pl.List(_json_dtype(first))
+    if sample.startswith('{"base64"'):
+        return pl.Binary()
+    if sample in ("true", "false"):
+        return pl.Boolean()
+    if sample[0].isdigit() or sample[0] == "-":
+        return pl.Int64() if "." not in sample else pl.Float64()
+    return pl.String()
+
+
+def export_and_import(state: SyncState, exported: pl.DataFrame, connector: str = "aad") -> SyncState:
+    """Export ``exported`` to a stand-in target and import the target back, as the next cycle does.
+
+    The target accepts everything and assigns anchors ``aad-<mv id>`` to created objects; its import
+    returns every exported object with the values it was sent, flagged pending (add for new objects,
+    update otherwise, delete for deleted ones), so that the next sync confirms the export memory.
+    """
+    exported = exported.filter(pl.col("connector") == connector)
+    results = (
+        exported.select("connector", "object_type", "_mv_id", "_anchor", "op")
+        .unique(["connector", "_mv_id"], keep="first", maintain_order=True)
+        .with_columns(
+            pl.coalesce("_anchor", pl.concat_str(pl.lit("aad-"), pl.col("_mv_id"))).alias("_anchor"),
+            pl.lit("success").alias("status"),
+        )
+    )
+    state = apply_export_results(record_exports(state, exported), results)
+    links = state.links.filter((pl.col("connector") == connector) & pl.col("_anchor").is_not_null())
+    # The values as sent: the export memory, where references to objects created in the same export
+    # name the anchors the target assigned.
+    sent = state.export_memory.filter(pl.col("connector") == connector)
+    space = dict(state.connector_spaces.get(connector, {}))
+    for object_type in results.get_column("object_type").unique().sort().to_list():
+        typed = results.filter(pl.col("object_type") == object_type)
+        gone = typed.filter(pl.col("op") == "delete")
+        objects = (
+            typed.filter(pl.col("op") != "delete")
+            .select("_mv_id")
+            .join(links.select("_mv_id", "_anchor", "_dn"), on="_mv_id", how="inner", maintain_order="left")
+        )
+        rows = sent.join(objects.select("_mv_id"), on="_mv_id", how="semi")
+        wide = rows.filter(pl.col("attribute") != "dn").pivot(
+            on="attribute", index="_mv_id", values="value", aggregate_function="last"
+        )
+        attributes = [c for c in wide.columns if c != "_mv_id"]
+        dtypes = {
+            a: _json_dtype(
+                wide.get_column(a).drop_nulls().head(1).to_list()[0]
+                if wide.get_column(a).null_count() < wide.height
+                else None
+            )
+            for a in attributes
+        }
+        values = objects.join(wide, on="_mv_id", how="left", maintain_order="left").select(
+            "_anchor",
+            "_dn",
+            *[decode_json_expr(pl.col(a), dtypes[a]).alias(a) for a in attributes],
+        )
+        current = space.get(object_type)
+        if current is None:
+            space[object_type] = values.with_columns(
+                pl.lit(object_type).alias("_object_type"), pl.lit("add").alias("_pending")
+            )
+            continue
+        known = current.get_column("_anchor")
+        incoming = values.with_columns(
+            pl.lit(object_type).alias("_object_type"),
+            pl.when(pl.col("_anchor").is_in(known.implode()))
+            .then(pl.lit("update"))
+            .otherwise(pl.lit("add"))
+            .alias("_pending"),
+        )
+        updated = current.join(incoming.select("_anchor"), on="_anchor", how="inner", maintain_order="left")
+        updated = updated.with_columns(
+            pl.lit(None, dtype=incoming.schema[c]).alias(c)
+            for c in incoming.columns
+            if c not in current.columns
+        )
+        merged = updated.update(incoming.drop("_dn"), on="_anchor", how="left", include_nulls=False)
+        deleted = pl.col("_anchor").is_in(gone.get_column("_anchor").implode())
+        rest = current.join(incoming.select("_anchor"), on="_anchor", how="anti", maintain_order="left")
+        rest = rest.with_columns(
+            pl.when(deleted).then(pl.lit("delete")).otherwise(pl.col("_pending")).alias("_pending")
+        )
+        new = incoming.filter(pl.col("_pending") == "add")
+        space[object_type] = pl.concat([rest, merged, new], how="diagonal_relaxed")
+    return replace(state, connector_spaces={**state.connector_spaces, connector: space})
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -242,28 +345,36 @@ def main() -> None:
         SyncState(connector_spaces=spaces), rules, connectors=CONNECTORS, params_by_connector=PARAMS
     )
     full_s = time.perf_counter() - t
+    full_peak = peak_rss_mb()
     print(
         f"full sync {full_s:.1f}s: {full.pending_exports.height} pending export rows, "
-        f"{full.errors.height} errors, peak {peak_rss_mb():.0f} MB",
+        f"{full.errors.height} errors, peak {full_peak:.0f} MB",
         file=sys.stderr,
     )
     for row in full.counters.iter_rows():
         print("  ", *row, file=sys.stderr)
+    del spaces
 
-    # The export ran: remember what was sent and learn the anchors the target assigned.
-    state = record_exports(full.state, full.pending_exports)
-    adds = full.pending_exports.filter(pl.col("op") == "add").select("connector", "_mv_id").unique()
-    state = apply_export_results(
-        state,
-        adds.with_columns(
-            pl.concat_str(pl.lit("aad-"), pl.col("_mv_id")).alias("_anchor"),
-            pl.lit("add").alias("op"),
-            pl.lit("success").alias("status"),
-        ),
-    )
-    # The anchors are known now; a first delta sync resolves the references that waited for them.
-    settle = run_sync(state, rules, connectors=CONNECTORS, params_by_connector=PARAMS, mode="delta")
-    state = record_exports(settle.state, settle.pending_exports)
+    # The cycle goes on as the product's does: export to the target, then the next cycle imports the
+    # target (confirming the exported values) and runs a delta sync, until nothing is left to export.
+    state, exported = full.state, full.pending_exports
+    del full
+    for round_ in range(1, 4):
+        state = export_and_import(state, exported)
+        del exported
+        t = time.perf_counter()
+        settle = run_sync(state, rules, connectors=CONNECTORS, params_by_connector=PARAMS, mode="delta")
+        state, exported = settle.state, settle.pending_exports
+        del settle
+        print(
+            f"settling cycle {round_}: {time.perf_counter() - t:.1f}s, {state.export_memory.height} "
+            f"unconfirmed exported values, {exported.height} pending export rows, peak {peak_rss_mb():.0f} MB",
+            file=sys.stderr,
+        )
+        if exported.height == 0:
+            break
+    state = record_exports(state, exported)
+    del exported
 
     corp = state.connector_spaces["corp"]
     changed = {
@@ -274,6 +385,7 @@ def main() -> None:
     }
     state = replace(state, connector_spaces={**state.connector_spaces, "corp": changed})
     pending = sum(f.filter(pl.col("_pending") != "none").height for f in changed.values())
+    del corp
     t = time.perf_counter()
     delta = run_sync(state, rules, connectors=CONNECTORS, params_by_connector=PARAMS, mode="delta")
     delta_s = time.perf_counter() - t
@@ -291,6 +403,9 @@ def main() -> None:
                 "delta_ratio": round(delta_s / full_s, 4),
                 "objects_per_s": round(objects / full_s),
                 "peak_rss_mb": round(peak_rss_mb()),
+                "full_sync_peak_rss_mb": round(full_peak),
+                "changed_objects": pending,
+                "delta_export_rows": delta.pending_exports.height,
             }
         )
     )

@@ -285,18 +285,33 @@ def _any(columns: Sequence[str]) -> pl.Expr:
 
 def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.DataFrame:
     """DN -> metaverse id for the joined objects of one connector (only DNs in ``wanted`` if given,
-    compared as written and lower-cased)."""
+    compared as written, and lower-cased for the wanted DNs no object has as written)."""
+    spaces = run.cs.get(connector, {})
+    dns = {t: f.select(ANCHOR, DN) for t, f in spaces.items()}
+    if wanted is not None:
+        wanted = wanted.drop_nulls().unique()
+        hits = {t: f.filter(pl.col(DN).is_in(wanted.implode())) for t, f in dns.items()}
+        found = pl.concat([h.get_column(DN) for h in hits.values()]) if hits else wanted.head(0)
+        misses = wanted.filter(~wanted.is_in(found.implode()))
+        if misses.len():
+            folded = misses.str.to_lowercase().implode()
+            hit = pl.col(DN).is_in(wanted.implode()) | pl.col(DN).str.to_lowercase().is_in(folded)
+            hits = {t: f.filter(hit) for t, f in dns.items()}
+        dns = hits
+    rows = (
+        pl.concat(list(dns.values())) if dns else pl.DataFrame(schema={ANCHOR: pl.String(), DN: pl.String()})
+    )
+    links = run.links
+    if wanted is not None:
+        links = links.join(rows.select(ANCHOR), on=ANCHOR, how="semi")
+    links = links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
     frames = []
-    links = run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
-    folded = wanted.str.to_lowercase() if wanted is not None else None
-    for object_type, frame in run.cs.get(connector, {}).items():
-        if wanted is not None and folded is not None:
-            hit = pl.col(DN).is_in(wanted.implode())
-            if bool(folded.ne(wanted).any()):
-                hit = hit | pl.col(DN).str.to_lowercase().is_in(folded.implode())
-            frame = frame.filter(hit)
-        part = frame.select(ANCHOR, DN).join(
-            links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID), on=ANCHOR, how="inner"
+    for object_type, frame in dns.items():
+        part = frame.join(
+            links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID),
+            on=ANCHOR,
+            how="inner",
+            maintain_order="left",
         )
         frames.append(part.select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value")))
     if not frames:
@@ -315,42 +330,56 @@ def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
 
 
 def _confirm_memory(run: _Run) -> None:
-    """Clear export memory that an import confirmed (the imported value equals the exported one)."""
+    """Clear export memory that an import confirmed (the imported value equals the exported one).
+
+    One pass over the memory per remembered attribute (not per attribute and object type): after an
+    initial export the memory holds tens of millions of values, all confirmed by the next import.
+    """
     if run.memory.height == 0:
         return
-    keep = run.memory
+    pending: list[tuple[str, pl.DataFrame]] = []
     for connector, types in run.cs.items():
-        memory = keep.filter(pl.col("connector") == connector)
-        if memory.height == 0:
-            continue
         for object_type, frame in types.items():
+            changed = frame.filter(pl.col(PENDING) != PENDING_NONE)
+            if changed.height == 0:
+                continue
             links = run.links.filter(
                 (pl.col("connector") == connector)
                 & (pl.col("object_type") == object_type)
                 & pl.col(ANCHOR).is_not_null()
             ).select(ANCHOR, MV_ID)
-            pending = frame.filter(pl.col(PENDING) != PENDING_NONE).join(
-                links, on=ANCHOR, how="inner", maintain_order="left"
-            )
-            if pending.height == 0:
+            changed = changed.join(links, on=ANCHOR, how="inner", maintain_order="left")
+            if changed.height:
+                pending.append((connector, changed))
+    connectors = sorted({c for c, _ in pending})
+    if not connectors:
+        return
+    remembered_connectors = set(run.memory.get_column("connector").unique().to_list())
+    if remembered_connectors <= set(connectors):
+        memory, keep = run.memory, []  # no copy of a memory of tens of millions of values
+    else:
+        involved = pl.col("connector").is_in(connectors)
+        memory, keep = run.memory.filter(involved), [run.memory.filter(~involved)]
+    for attribute in memory.get_column("attribute").unique().sort().to_list():
+        remembered = memory.filter(pl.col("attribute") == attribute).with_row_index("__row")
+        hits: list[pl.Series] = []
+        for connector, changed in pending:
+            if attribute not in changed.columns:
                 continue
-            confirmed: list[pl.DataFrame] = []
-            for attribute in memory.get_column("attribute").unique().sort().to_list():
-                if attribute not in pending.columns:
-                    continue
-                imported = pending.select(
-                    MV_ID, json_expr(pl.col(attribute), pending.schema[attribute]).alias("imported")
-                )
-                hits = (
-                    memory.filter(pl.col("attribute") == attribute)
-                    .join(imported, on=MV_ID, how="inner", maintain_order="left")
-                    .filter(pl.col("value").eq_missing(pl.col("imported")))
-                    .select("connector", MV_ID, "attribute")
-                )
-                confirmed.append(hits)
-            if confirmed:
-                keep = keep.join(pl.concat(confirmed), on=["connector", MV_ID, "attribute"], how="anti")
-    run.memory = keep
+            imported = changed.select(
+                MV_ID, json_expr(pl.col(attribute), changed.schema[attribute]).alias("imported")
+            )
+            hits.append(
+                remembered.filter(pl.col("connector") == connector)
+                .join(imported, on=MV_ID, how="inner")
+                .filter(pl.col("value").eq_missing(pl.col("imported")))
+                .get_column("__row")
+            )
+        if hits:
+            confirmed = pl.concat(hits).implode()
+            remembered = remembered.filter(~pl.col("__row").is_in(confirmed))
+        keep.append(remembered.drop("__row"))
+    run.memory = pl.concat(keep) if keep else run.memory.clear()
 
 
 # --- inbound ---------------------------------------------------------------------------------
@@ -385,15 +414,16 @@ def _inbound_type(
 ) -> pl.Series:
     cs = run.cs[connector][object_type]
     rules = _inbound_rules(run, connector, object_type)
-    links_ct = run.links.filter(
+    of_type = (
         (pl.col("connector") == connector)
         & (pl.col("object_type") == object_type)
         & pl.col(ANCHOR).is_not_null()
     )
     if run.full:
+        links_ct = run.links.filter(of_type)
         work = cs
     else:
-        linked = links_ct.get_column(ANCHOR)
+        linked = run.links.lazy().filter(of_type).select(ANCHOR).collect().get_column(ANCHOR)
         todo = (pl.col(PENDING) != PENDING_NONE) | ~pl.col(ANCHOR).is_in(linked.implode())
         if _uses_membership(rules):
             if membership is None:
@@ -401,6 +431,8 @@ def _inbound_type(
             elif membership.len():
                 todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
         work = cs.filter(todo)
+        del linked
+        links_ct = run.links.join(work.select(ANCHOR), on=ANCHOR, how="semi").filter(of_type)
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
         return _no_ids()
@@ -475,18 +507,24 @@ def _inbound_type(
         cs.select(ANCHOR, pl.col(DN).alias("__dn")), on=ANCHOR, how="left", maintain_order="left"
     ).with_columns(pl.col("__dn").alias(DN))
     processed = work.get_column(ANCHOR)
-    run.links = pl.concat(
-        [
-            run.links.filter(
-                ~(
-                    (pl.col("connector") == connector)
-                    & (pl.col("object_type") == object_type)
-                    & pl.col(ANCHOR).is_in(processed.implode())
-                )
-            ),
-            conform(all_new, LINKS_SCHEMA),
-        ]
-    )
+    rebuilt = conform(all_new, LINKS_SCHEMA)
+    if not run.full:
+        # Only the links that differ are replaced (a delta mostly re-derives the links it had).
+        processed = _changed_anchors(links_ct, rebuilt)
+        rebuilt = rebuilt.filter(pl.col(ANCHOR).is_in(processed.implode()))
+    if processed.len():
+        run.links = pl.concat(
+            [
+                run.links.filter(
+                    ~(
+                        (pl.col("connector") == connector)
+                        & (pl.col("object_type") == object_type)
+                        & pl.col(ANCHOR).is_in(processed.implode())
+                    )
+                ),
+                rebuilt,
+            ]
+        )
     _update_reference_index(run, connector, cs, work)
     newly = _union(new_links.get_column(MV_ID), confirmed.get_column(MV_ID))
     changed = _union(newly, disjoined.get_column(MV_ID))
@@ -513,6 +551,24 @@ def _inbound_type(
     )
     run.kept[connector] = _union(run.kept.get(connector, _no_ids()), keep.get_column(MV_ID))
     return newly
+
+
+def _changed_anchors(before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
+    """Anchors whose link rows differ between ``before`` and ``after`` (LINKS_SCHEMA frames)."""
+    flags = pl.col("anchor_assigned").fill_null(False)
+    left = before.with_columns(flags)
+    right = after.with_columns(flags)
+    columns = list(LINKS_SCHEMA)
+    gone = left.join(right, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
+    added = right.join(left, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
+    counts = (
+        left.group_by(ANCHOR)
+        .len()
+        .join(right.group_by(ANCHOR).len(), on=ANCHOR, how="full", coalesce=True, nulls_equal=True)
+        .filter(pl.col("len").ne_missing(pl.col("len_right")))
+        .get_column(ANCHOR)
+    )
+    return pl.concat([gone, added, counts]).drop_nulls().unique(maintain_order=True)
 
 
 def _add(counts: dict[str, int], name: str, value: int) -> None:
@@ -702,6 +758,8 @@ def _confirm_export_objects(run: _Run, connector: str, object_type: str, free: p
         )
         .unique("__key", keep="first", maintain_order=True)
     )
+    if matched.height == 0:
+        return pl.DataFrame(schema=LINKS_SCHEMA)
     run.links = run.links.join(
         matched.select(pl.lit(connector).alias("connector"), MV_ID),
         on=["connector", MV_ID],
@@ -823,12 +881,26 @@ def _reference_columns(run: _Run, frame: pl.DataFrame) -> list[str]:
 
 def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame) -> None:
     columns = _reference_columns(run, cs)
+    if not run.full:
+        # An object without a pending import has the values it was indexed with.
+        work = work.filter(pl.col(PENDING) != PENDING_NONE)
+        if work.height == 0:
+            return
     processed = work.get_column(ANCHOR)
-    index = run.ref_index.filter(
-        ~((pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode()))
-    )
-    live = work.filter(~pl.col("__deleted"))
-    parts = [index]
+    removed = run.ref_index.select(
+        (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode())
+    ).to_series()
+    new = _index_rows(connector, work.filter(~pl.col("__deleted")), columns)
+    if not run.full:
+        old = run.ref_index.filter(removed)
+        if new.height == old.height and new.sort(ANCHOR, "target_dn").equals(old.sort(ANCHOR, "target_dn")):
+            return
+    run.ref_index = pl.concat([run.ref_index.filter(~removed), new])
+
+
+def _index_rows(connector: str, live: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Reference index rows (REFERENCE_INDEX_SCHEMA) of connector-space rows."""
+    parts = [pl.DataFrame(schema=REFERENCE_INDEX_SCHEMA)]
     for column in columns:
         values = pl.col(column)
         if not isinstance(live.schema[column], pl.List):
@@ -839,7 +911,7 @@ def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: p
             .drop_nulls("target_dn")
             .with_columns(pl.col("target_dn").cast(pl.String).str.to_lowercase())
         )
-    run.ref_index = pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
+    return pl.concat([conform(p, REFERENCE_INDEX_SCHEMA) for p in parts])
 
 
 def _referrers(
@@ -867,7 +939,11 @@ def _referrers(
 
 def _lifetime(run: _Run) -> None:
     """Delete metaverse objects no inbound Provision/StickyJoin rule keeps alive (spec 1.4)."""
-    sustained = run.links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
+    links = run.links
+    if not run.full:
+        # A delta only looks at the objects it touched.
+        links = links.join(ids_frame(run.touched, MV_ID), on=MV_ID, how="semi")
+    sustained = links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
     parts: list[pl.Series] = []
     for mv_type, frame in run.mv.items():
         ids = frame.get_column(MV_ID)
@@ -948,27 +1024,31 @@ def _inbound_flows(run: _Run) -> None:
 def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
     """Recompute the metaverse attributes of ``ids`` from every joined object of every connector."""
     id_frame = ids_frame(ids, MV_ID)
-    remembered = set(run.memory.get_column("connector").unique().to_list())
+    # The links and export memory of the objects in focus, cut out once (a delta's focus is small).
+    focus_links = run.links.join(id_frame, on=MV_ID, how="semi")
+    focus_memory = run.memory.join(id_frame, on=MV_ID, how="semi") if run.memory.height else run.memory
+    remembered = set(focus_memory.get_column("connector").unique().to_list())
     partials: list[Resolution] = []
     errors: list[pl.DataFrame] = []
+    unmapped: list[tuple[int, list[str]]] = []
     for connector in run.order:
         for object_type, cs in sorted(run.cs.get(connector, {}).items()):
             rules = _inbound_rules(run, connector, object_type)
             if not rules or all(not b.rule.flows for b in rules):
                 continue
-            links = run.links.filter(
+            links = focus_links.filter(
                 (pl.col("connector") == connector)
                 & (pl.col("object_type") == object_type)
                 & pl.col(ANCHOR).is_not_null()
-            ).join(id_frame, on=MV_ID, how="semi")
+            )
             if links.height == 0:
                 continue
-            frame = cs.filter(pl.col(PENDING) != PENDING_DELETE).join(
-                links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner"
-            )
+            frame = cs.join(
+                links.select(ANCHOR, MV_ID, "mv_object_type"), on=ANCHOR, how="inner", maintain_order="left"
+            ).filter(pl.col(PENDING) != PENDING_DELETE)
             frame = frame.with_columns(pl.col(MV_ID).is_in(run.projected.implode()).alias("__new"))
             if connector in remembered:
-                memory = run.memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
+                memory = focus_memory.join(frame.select(MV_ID), on=MV_ID, how="semi")
                 frame = _overlay_memory(frame, memory.filter(pl.col("connector") == connector))
             implied = run.implied.get((connector, object_type))
             if implied:
@@ -1004,15 +1084,23 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                     pl.lit(connector).alias("connector"), pl.lit(object_type).alias("object_type")
                 )
             )
-            resolved = resolution.frame
+            partials.append(resolution)
             refs = [a for a in resolution.attributes if a in run.references]
             if refs:
-                mapping = _dn_map(run, connector, None if run.full else _reference_values(resolved, refs))
+                unmapped.append((len(partials) - 1, refs))
+        if unmapped:
+            # One DN map per connector for the references of all its object types.
+            wanted = None
+            if not run.full:
+                wanted = pl.concat([_reference_values(partials[i].frame, refs) for i, refs in unmapped])
+            mapping = _dn_map(run, connector, wanted)
+            for i, refs in unmapped:
+                part = partials[i]
+                resolved = part.frame
                 for attribute in refs:
                     resolved = map_references(resolved, attribute, mapping, lower=True)
-            partials.append(
-                Resolution(resolved, resolution.attributes, resolution.merge_types, resolution.errors)
-            )
+                partials[i] = Resolution(resolved, part.attributes, part.merge_types, part.errors)
+            unmapped = []
     if not partials:
         return
     failed = pl.concat(errors) if errors else pl.DataFrame(schema={MV_ID: pl.String()})
@@ -1028,8 +1116,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             error_type=ERROR_FUNCTION_TRIGGERED,
         )
     types = (
-        run.links.join(id_frame, on=MV_ID, how="semi")
-        .select(MV_ID, "mv_object_type")
+        focus_links.select(MV_ID, "mv_object_type")
         .unique(MV_ID, maintain_order=True)
         .join(failed.select(MV_ID).unique(), on=MV_ID, how="anti")
     )
@@ -1046,20 +1133,19 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
         if not typed:
             continue
         rows, merges = combine(typed, type_ids)
-        attributes = [
-            a
-            for a in merges
-            if any(
-                b.rule.direction is Direction.INBOUND
-                and b.rule.target_object_type in (mv_type, "*")
-                and any(f.destination == a for f in b.rule.flows)
-                for b in run.rules
-            )
-        ]
+        destinations = {
+            f.destination
+            for b in run.rules
+            if b.rule.direction is Direction.INBOUND and b.rule.target_object_type in (mv_type, "*")
+            for f in b.rule.flows
+        }
+        attributes = [a for a in merges if a in destinations]
         if not attributes:
             continue
         frame = run.mv[mv_type]
-        old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
+        # A delta replaces a few rows in place (their positions found once); a full run rebuilds.
+        positions = None if run.full else _positions(frame, rows.get_column(MV_ID))
+        old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi") if positions is None else frame[positions]
         if record:
             values = final_values(rows, old, attributes, merges, labels)
         else:
@@ -1078,8 +1164,60 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 run.changed_mv = _union(
                     run.changed_mv, _changed_ids(old.filter(known), updated.filter(known))
                 )
+        if positions is not None:
+            run.mv[mv_type] = _patch_rows(frame, positions, old, updated)
+            continue
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
+
+
+def _positions(frame: pl.DataFrame, ids: pl.Series) -> pl.Series | None:
+    """Row positions of ``ids`` in ``frame`` (in the order of ``ids``), None if one is missing."""
+    found = (
+        frame.select(MV_ID)
+        .with_row_index("__pos")
+        .join(ids.rename(MV_ID).to_frame(), on=MV_ID, how="inner", maintain_order="right")
+    )
+    if found.height != ids.len():
+        return None
+    return found.get_column("__pos")
+
+
+def _patch_rows(
+    frame: pl.DataFrame, positions: pl.Series, old: pl.DataFrame, updated: pl.DataFrame
+) -> pl.DataFrame:
+    """``frame`` with the rows at ``positions`` (``old``, aligned with ``updated``) replaced by
+    ``updated``; only columns with a changed value are rebuilt (a delta changes a few columns)."""
+    height = frame.height
+    columns: list[pl.Series] = []
+    for name in [*frame.columns, *[c for c in updated.columns if c not in frame.columns]]:
+        new = updated.get_column(name)
+        if name in frame.columns:
+            column = frame.get_column(name)
+            before = old.get_column(name)
+        else:
+            column = pl.Series(name, [None] * height, dtype=new.dtype)
+            before = pl.Series(name, [None] * old.height, dtype=new.dtype)
+        if column.dtype != new.dtype:
+            dtype = pl.concat(
+                [column.head(0).rename(name).to_frame(), new.head(0).rename(name).to_frame()],
+                how="vertical_relaxed",
+            ).schema[name]
+            column, before, new = column.cast(dtype), before.cast(dtype), new.cast(dtype)
+        try:
+            differs = before.ne_missing(new)
+        except pl.exceptions.PolarsError:
+            differs = pl.Series([True] * new.len())
+        if not differs.any():
+            columns.append(column)
+            continue
+        values = new.filter(differs)
+        index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
+            positions.filter(differs),
+            pl.int_range(height, height + values.len(), dtype=pl.UInt32, eager=True),
+        )
+        columns.append(pl.concat([column, values]).gather(index).rename(name))
+    return pl.DataFrame(columns)
 
 
 def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
@@ -1151,7 +1289,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame is None:
             continue
         if focus is not None:
-            frame = frame.filter(pl.col(MV_ID).is_in(focus.implode()))
+            frame = frame.filter(frame.get_column(MV_ID).is_in(focus.implode()))
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
@@ -1162,6 +1300,13 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         export_flow()
     for name, value in sorted(counts.items()):
         run.count(connector, "outbound", name, value)
+
+
+def _links_of(run: _Run, frame: pl.DataFrame) -> pl.DataFrame:
+    """The links of the metaverse objects of ``frame`` (all links in a full run, whose focus is all)."""
+    if run.full:
+        return run.links
+    return run.links.join(frame.select(MV_ID), on=MV_ID, how="semi")
 
 
 def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
@@ -1190,7 +1335,7 @@ def _outbound_type(
     """Scope, deprovision, join and provision; returns the export attribute flow, run later."""
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
-    links_c = run.links.filter(pl.col("connector") == connector)
+    links_c = _links_of(run, frame).filter(pl.col("connector") == connector)
     work = frame.join(
         links_c.select(
             MV_ID, ANCHOR, pl.col(DN).alias("__ldn"), "object_type", "rule", "link_type", "direction"
@@ -1341,7 +1486,9 @@ def _export_flow(
     created: pl.Series,
     counts: dict[str, int],
 ) -> None:
-    links = run.links.filter((pl.col("connector") == connector) & (pl.col("object_type") == target_type))
+    links = _links_of(run, frame).filter(
+        (pl.col("connector") == connector) & (pl.col("object_type") == target_type)
+    )
     rows = frame.join(
         links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner", maintain_order="left"
     )

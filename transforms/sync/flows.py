@@ -14,6 +14,7 @@ over rules and attributes, never over objects.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,32 @@ def _constant(value: object) -> pl.Expr:
 def compile_flow(
     flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, ParamValue] | None
 ) -> CompiledFlow:
+    """The flow's expressions over a frame of ``schema``; compiled once per (flow, rule, schema,
+    parameters) and kept across runs (expressions are immutable values)."""
+    if flow.type is not FlowType.EXPRESSION:
+        return _compile_flow(flow, rule, schema, params)
+    try:
+        key_schema = tuple(schema.items())
+        key_params = tuple(sorted(params.items())) if params is not None else None
+        hash((flow, rule, key_schema, key_params))
+    except TypeError:  # an unhashable dtype or parameter: compile without the cache
+        return _compile_flow(flow, rule, schema, params)
+    return _cached_flow(flow, rule, key_schema, key_params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_flow(
+    flow: AttributeFlow,
+    rule: str,
+    schema: tuple[tuple[str, pl.DataType], ...],
+    params: tuple[tuple[str, ParamValue], ...] | None,
+) -> CompiledFlow:
+    return _compile_flow(flow, rule, dict(schema), dict(params) if params is not None else None)
+
+
+def _compile_flow(
+    flow: AttributeFlow, rule: str, schema: Mapping[str, pl.DataType], params: Mapping[str, ParamValue] | None
+) -> CompiledFlow:
     if flow.type is FlowType.DIRECT:
         source = flow.sources[0]
         value = pl.col(source) if source in schema else pl.lit(None, dtype=pl.String)
@@ -128,12 +155,49 @@ def resolve(
     """Evaluate every flow of ``rules`` (bound rule, scope column) over ``frame`` and resolve precedence.
 
     ``new_column`` names a Boolean column marking objects being created (apply-once flows contribute
-    only there). ``only`` restricts the destinations computed.
+    only there). ``only`` restricts the destinations computed. The expressions depend only on the
+    rules, the frame's schema and the parameters; they are built once per such combination and kept
+    across runs.
     """
-    ordered = sorted(rules, key=lambda r: r[0].rank)
-    schema = frame.schema
-    # Stage 1: value, flag and error per contribution.
-    contributions: dict[str, list[tuple[BoundRule, str, AttributeFlow]]] = {}
+    ordered = tuple(sorted(rules, key=lambda r: r[0].rank))
+    connectors = sorted({b.connector for b, _ in ordered})
+    params = tuple((c, tuple(sorted(params_by_connector.get(c, {}).items()))) for c in connectors)
+    schema = tuple(frame.schema.items())
+    try:
+        hash((ordered, params, schema))
+        first = _stage1_cached(ordered, schema, params, new_column, only)
+    except TypeError:  # something unhashable: build without the cache
+        first = _stage1(ordered, dict(schema), params, new_column, only)
+    stage1, error_columns, contributions, merge_types = first
+    evaluated = frame.select(pl.col(key), *stage1) if stage1 else frame.select(pl.col(key))
+    errors = _errors(evaluated, key, error_columns)
+    schema1 = tuple(evaluated.schema.items())
+    try:
+        kinds, stage3, stage4 = _stages_cached(first, schema1, key)
+    except TypeError:
+        kinds, stage3, stage4 = _stages(first, schema1, key)
+    evaluated = evaluated.with_columns(kinds) if kinds else evaluated
+    coded = evaluated.select(stage3)
+    resolved = coded.select(
+        pl.col(key), *stage4, *[pl.col(c) for c in coded.columns if c.endswith((CODE, RANKS))]
+    )
+    return Resolution(resolved, tuple(contributions), merge_types, errors)
+
+
+_Contributions = dict[str, list[tuple[BoundRule, str, AttributeFlow]]]
+_Stage1 = tuple[list[pl.Expr], list[tuple[BoundRule, str]], _Contributions, dict[str, MergeType]]
+
+
+def _stage1(
+    ordered: tuple[tuple[BoundRule, str], ...],
+    schema: Mapping[str, pl.DataType],
+    params_key: tuple[tuple[str, tuple[tuple[str, ParamValue], ...]], ...],
+    new_column: str | None,
+    only: frozenset[str] | None,
+) -> _Stage1:
+    """Stage 1 expressions: value, flag and error per contribution."""
+    params_by_connector = {c: dict(p) for c, p in params_key}
+    contributions: _Contributions = {}
     stage1: list[pl.Expr] = []
     error_columns: list[tuple[BoundRule, str]] = []
     merge_types: dict[str, MergeType] = {}
@@ -165,18 +229,33 @@ def resolve(
                     f"{flow.position}: attribute {flow.destination!r} mixes merge types {previous.value} and "
                     f"{flow.merge_type.value}"
                 )
-    evaluated = frame.select(pl.col(key), *stage1) if stage1 else frame.select(pl.col(key))
-    errors = _errors(evaluated, key, error_columns)
-    # Stage 2: what each contribution says (value, AuthoritativeNull, IgnoreThisFlow, nothing), as
-    # columns, so that the precedence chains below stay small expressions.
-    schema1 = evaluated.schema
+    return stage1, error_columns, contributions, merge_types
+
+
+@functools.lru_cache(maxsize=512)
+def _stage1_cached(
+    ordered: tuple[tuple[BoundRule, str], ...],
+    schema: tuple[tuple[str, pl.DataType], ...],
+    params_key: tuple[tuple[str, tuple[tuple[str, ParamValue], ...]], ...],
+    new_column: str | None,
+    only: frozenset[str] | None,
+) -> _Stage1:
+    return _stage1(ordered, dict(schema), params_key, new_column, only)
+
+
+def _stages(
+    first: _Stage1, schema1_key: tuple[tuple[str, pl.DataType], ...], key: str
+) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+    """Stage 2 (what each contribution says: value, AuthoritativeNull, IgnoreThisFlow, nothing, as
+    columns, so that the precedence chains stay small), stage 3 (the deciding code per attribute and
+    merged values) and stage 4 (the winning values)."""
+    _, _, contributions, merge_types = first
+    schema1 = dict(schema1_key)
     kinds = [
         _kind(prefix, schema1[prefix + "v"]).alias(prefix + "k")
         for parts in contributions.values()
         for _, prefix, _ in parts
     ]
-    evaluated = evaluated.with_columns(kinds) if kinds else evaluated
-    # Stage 3: the deciding code per attribute (and merged values); stage 4: the winning values.
     stage3: list[pl.Expr] = [pl.col(key)]
     stage4: list[pl.Expr] = []
     for attribute, parts in contributions.items():
@@ -184,11 +263,26 @@ def resolve(
         stage3.extend(codes)
         stage4.extend(values)
     stage3.extend(pl.col(f"{p}v") for parts in contributions.values() for _, p, _ in parts)
-    coded = evaluated.select(stage3)
-    resolved = coded.select(
-        pl.col(key), *stage4, *[pl.col(c) for c in coded.columns if c.endswith((CODE, RANKS))]
-    )
-    return Resolution(resolved, tuple(contributions), merge_types, errors)
+    return kinds, stage3, stage4
+
+
+_STAGES: dict[tuple[int, tuple[tuple[str, pl.DataType], ...], str], tuple[_Stage1, Any]] = {}
+
+
+def _stages_cached(
+    first: _Stage1, schema1_key: tuple[tuple[str, pl.DataType], ...], key: str
+) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+    # Keyed by the identity of the (cached, hence long-lived) stage-1 plan; the plan is kept in the
+    # entry so that its id cannot be reused while the entry exists.
+    entry_key = (id(first), schema1_key, key)
+    entry = _STAGES.get(entry_key)
+    if entry is not None and entry[0] is first:
+        return entry[1]  # type: ignore[no-any-return]
+    stages = _stages(first, schema1_key, key)
+    if len(_STAGES) >= 512:
+        _STAGES.clear()
+    _STAGES[entry_key] = (first, stages)
+    return stages
 
 
 def _errors(evaluated: pl.DataFrame, key: str, columns: Sequence[tuple[BoundRule, str]]) -> pl.DataFrame:
@@ -204,6 +298,14 @@ def _errors(evaluated: pl.DataFrame, key: str, columns: Sequence[tuple[BoundRule
 
 
 def common_dtype(dtypes: Sequence[PolarsDataType]) -> pl.DataType:
+    try:
+        return _common_dtype(tuple(dtypes))
+    except TypeError:  # unhashable
+        return _common_dtype.__wrapped__(tuple(dtypes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _common_dtype(dtypes: tuple[PolarsDataType, ...]) -> pl.DataType:
     real = [d for d in dtypes if d != pl.Null]
     if not real:
         return pl.String()

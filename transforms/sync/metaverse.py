@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import polars as pl
@@ -119,14 +120,37 @@ def final_values(
     keep = [c for a in attributes for c in (a, PROVENANCE_PREFIX + a) if c in old.columns]
     prefixed = old.select(MV_ID, *[pl.col(c).alias("\x00old" + c) for c in keep])
     joined = combined.join(prefixed, on=MV_ID, how="left", maintain_order="left")
-    ranks = list(labels)
-    names = [labels[r] for r in ranks]
+    key = (
+        tuple(joined.schema.items()),
+        tuple(attributes),
+        tuple((a, merges[a]) for a in attributes),
+        tuple(labels.items()),
+    )
+    try:
+        exprs = _final_exprs(*key)
+    except TypeError:  # unhashable: build without the cache
+        exprs = _final_exprs.__wrapped__(*key)
+    return joined.select(exprs)
+
+
+@functools.lru_cache(maxsize=256)
+def _final_exprs(
+    schema_key: tuple[tuple[str, pl.DataType], ...],
+    attributes: tuple[str, ...],
+    merges_key: tuple[tuple[str, MergeType], ...],
+    labels_key: tuple[tuple[int, str], ...],
+) -> list[pl.Expr]:
+    """The expressions of :func:`final_values` (built once per schema, attributes and rule labels)."""
+    schema = dict(schema_key)
+    merges = dict(merges_key)
+    ranks = [r for r, _ in labels_key]
+    names = [n for _, n in labels_key]
     exprs = [pl.col(MV_ID)]
     for a in attributes:
         code = pl.col(a + CODE)
         ignored = (code % 4) == KIND_IGNORE
-        if "\x00old" + a in joined.columns:
-            dtype = common_dtype([joined.schema[a], joined.schema["\x00old" + a]])
+        if "\x00old" + a in schema:
+            dtype = common_dtype([schema[a], schema["\x00old" + a]])
             value = (
                 pl.when(ignored)
                 .then(pl.col("\x00old" + a).cast(dtype, strict=False))
@@ -151,10 +175,10 @@ def final_values(
             by = pl.when(pl.col(a).is_not_null()).then(label_list.cast(pl.List(pl.Categorical())))
             kind = pl.List(pl.Categorical())
         old_by = "\x00old" + PROVENANCE_PREFIX + a
-        if old_by in joined.columns:
+        if old_by in schema:
             by = pl.when(ignored).then(pl.col(old_by).cast(kind, strict=False)).otherwise(by)
         exprs.append(by.alias(PROVENANCE_PREFIX + a))
-    return joined.select(exprs)
+    return exprs
 
 
 def provenance_frame(metaverse: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
