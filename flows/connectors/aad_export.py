@@ -310,6 +310,9 @@ class ExportRun:
         if obj.op == "delete":
             return
         creating = obj.op == "add" and obj.anchor is None
+        if obj.object_type == "device" and creating and self.settings.credential_kind in APP_ONLY_CREDENTIALS:
+            obj.fail("UnsupportedObjectType", DEVICE_CREATE_MESSAGE)  # whatever its values: no request
+            return
         out: dict[str, Any] = {}
         nested: dict[str, Any] = {}
         missing: list[str] = []
@@ -360,9 +363,6 @@ class ExportRun:
             if reason is not None:
                 obj.fail("UnsupportedGroupType", reason)
                 return
-        if obj.object_type == "device" and creating and self.settings.credential_kind in APP_ONLY_CREDENTIALS:
-            obj.fail("UnsupportedObjectType", DEVICE_CREATE_MESSAGE)
-            return
         obj.attrs = out
 
     async def _ensure_extensions(self, objects: list[TargetObject]) -> None:

@@ -476,7 +476,7 @@ def test_device_certificates_become_graph_alternative_security_ids(
         "operatingSystem": "Windows",
         "operatingSystemVersion": "10.0",
     }
-    emulator.directory.create("device", {**attrs, "alternativeSecurityIds": [alt]})
+    existing = emulator.directory.create("device", {**attrs, "alternativeSecurityIds": [alt]})
     with pytest.raises(EmulatorGraphError) as refused:
         emulator.directory.create(
             "device",
@@ -484,11 +484,16 @@ def test_device_certificates_become_graph_alternative_security_ids(
         )
     assert refused.value.status == 400
 
-    # Something that is not a certificate is a named error, before anything is sent.
-    bad = {**attrs, "deviceId": str(uuid.uuid4()), "alternativeSecurityIds": [{"base64": "bm90IGEgY2VydA=="}]}
+    # Something that is not a certificate is a named error, before anything is sent (an update: an
+    # application cannot create devices at all, whatever their values).
+    bad = {"alternativeSecurityIds": [{"base64": "bm90IGEgY2VydA=="}]}
     before = emulator.app.stats.requests
-    failed = connector.export(plan({"mv_id": "bad", "type": "device", "op": "add", "attrs": bad}))
+    failed = connector.export(
+        plan({"mv_id": "bad", "anchor": existing.id, "type": "device", "op": "update", "attrs": bad})
+    )
     assert failed["error_type"].to_list() == ["InvalidAttributeValue"]
+    added = connector.export(plan({"mv_id": "new", "type": "device", "op": "add", "attrs": {**attrs, **bad}}))
+    assert added["error_type"].to_list() == ["UnsupportedObjectType"]
     assert emulator.app.stats.requests == before
 
 
