@@ -22,9 +22,10 @@ from transforms.errors import InputError
 from transforms.expressions.values import ColumnParameter, ParamValue
 from transforms.schema import DN
 from transforms.sync.ou_scope import normalize_dn
+from transforms.sync.partitions import partition_of
 
 PARAM_PREFIX = "_param."
-PARTITION_INDEX = "\x00partition"
+PARTITION = "\x00partition"
 
 # connector -> [(partition DN, {parameter: value})]
 PartitionParams = Mapping[str, Sequence[tuple[str, Mapping[str, str]]]]
@@ -69,22 +70,18 @@ def with_partition_columns(
     if not names:
         return frame
     ordered = _ordered(partitions)
-    dn = pl.col(DN).cast(pl.String).str.to_lowercase()
-    index: pl.Expr = pl.lit(None, dtype=pl.UInt32)
-    for i, (suffix, _) in reversed(list(enumerate(ordered))):
-        under = (dn == suffix) | dn.str.ends_with("," + suffix)
-        index = pl.when(under).then(pl.lit(i, dtype=pl.UInt32)).otherwise(index)
-    frame = frame.with_columns(index.alias(PARTITION_INDEX))
+    suffixes = [suffix for suffix, _ in ordered]
+    frame = frame.with_columns(partition_of(pl.col(DN).cast(pl.String), suffixes).alias(PARTITION))
     columns = []
     for name in names:
         fallback = connector_params.get(name)
         values = [values.get(name, fallback) for _, values in ordered]
         columns.append(
-            pl.col(PARTITION_INDEX)
-            .replace_strict(list(range(len(ordered))), values, default=fallback, return_dtype=pl.String)
+            pl.col(PARTITION)
+            .replace_strict(suffixes, values, default=fallback, return_dtype=pl.String)
             .alias(PARAM_PREFIX + name)
         )
-    return frame.with_columns(columns).drop(PARTITION_INDEX)
+    return frame.with_columns(columns).drop(PARTITION)
 
 
 def params_for_dn(
