@@ -21,6 +21,7 @@ from transforms.rules.model import (
     ScopeOperator,
     SyncRule,
 )
+from transforms.sync import SyncState, apply_export_results, record_exports
 
 
 def direct(destination: str, source: str | None = None, **kw: Any) -> AttributeFlow:
@@ -75,7 +76,19 @@ def users(**columns: list[Any]) -> pl.DataFrame:
     return pl.DataFrame(base)
 
 
-__all__ = ["MergeType", "cond", "constant", "direct", "join", "rule", "scope", "users"]
+def exported(state: SyncState, exports: pl.DataFrame) -> SyncState:
+    """The state after every pending export was sent successfully (created objects get ``t-<mv id>``)."""
+    state = record_exports(state, exports)
+    adds = exports.filter(pl.col("op") == "add").select("connector", "_mv_id").unique()
+    outcomes = adds.with_columns(
+        pl.concat_str(pl.lit("t-"), pl.col("_mv_id")).alias("_anchor"),
+        pl.lit("add").alias("op"),
+        pl.lit("success").alias("status"),
+    )
+    return apply_export_results(state, outcomes)
+
+
+__all__ = ["MergeType", "cond", "constant", "direct", "exported", "join", "rule", "scope", "users"]
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from dataclasses import replace
 import polars as pl
 
 from tests.sync.conftest import cond, constant, direct, join, rule, scope
-from transforms.sync import SyncResult, SyncState, apply_export_results, record_exports, run_sync
+from tests.sync.conftest import exported as export_all
+from transforms.sync import SyncResult, SyncState, record_exports, run_sync
 
 PROJECT = rule(
     "In - User Join",
@@ -67,15 +68,8 @@ def with_spaces(state: SyncState, **spaces: pl.DataFrame) -> SyncState:
 
 
 def exported(result: SyncResult) -> SyncState:
-    """The state after every pending export was sent successfully (created objects get ``t-<mv id>``)."""
-    state = record_exports(result.state, result.pending_exports)
-    adds = result.pending_exports.filter(pl.col("op") == "add").select("connector", "_mv_id").unique()
-    outcomes = adds.with_columns(
-        pl.concat_str(pl.lit("t-"), pl.col("_mv_id")).alias("_anchor"),
-        pl.lit("add").alias("op"),
-        pl.lit("success").alias("status"),
-    )
-    return apply_export_results(state, outcomes)
+    """The state after every pending export of ``result`` was sent successfully."""
+    return export_all(result.state, result.pending_exports)
 
 
 def sync(state: SyncState, rules: list = RULES, mode: str = "delta") -> SyncResult:  # type: ignore[type-arg]

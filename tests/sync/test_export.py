@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import polars as pl
 
-from tests.sync.conftest import cond, direct, join, rule, scope, users
+from tests.sync.conftest import cond, direct, exported, join, rule, scope, users
 from transforms.rules.model import AttributeFlow, FlowType
-from transforms.sync import SyncState, apply_export_results, record_exports, run_sync
+from transforms.sync import SyncState, run_sync
 
 PROJECT = rule(
     "In - Join",
@@ -29,17 +29,6 @@ OUT = rule(
     flows=(direct("displayName"), direct("manager")),
 )
 CONNECTORS = {"ad": "ad", "aad": "aad"}
-
-
-def exported(state: SyncState, exports: pl.DataFrame) -> SyncState:
-    state = record_exports(state, exports)
-    adds = exports.filter(pl.col("op") == "add").select("connector", "_mv_id").unique()
-    results = adds.with_columns(
-        pl.concat_str(pl.lit("t-"), pl.col("_mv_id")).alias("_anchor"),
-        pl.lit("add").alias("op"),
-        pl.lit("success").alias("status"),
-    )
-    return apply_export_results(state, results)
 
 
 def changed(state: SyncState, **values: object) -> SyncState:
