@@ -36,8 +36,8 @@ def check(
     Rule-set options default to the configuration's defaults (``user_matching=objects-once``).
     """
     from flows.config import Config
-    from flows.rulesets import read_rule_files
-    from transforms.rules import RuleFileError, default_expression_checker, load_rule_texts
+    from flows.rulesets import load_rule_files, read_rule_files
+    from transforms.rules import RuleFileError
 
     if not folder.is_dir():
         typer.echo(f"{folder}: not a folder", err=True)
@@ -51,7 +51,7 @@ def check(
         options[name] = value
     files = read_rule_files(folder)
     try:
-        rules = load_rule_texts(files, check_expression=default_expression_checker(), options=options)
+        rules = load_rule_files(files, options)
     except RuleFileError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

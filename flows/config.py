@@ -31,8 +31,8 @@ AD_OBJECT_TYPES = (
     "organizationalUnit",
 )
 AAD_OBJECT_TYPES = ("user", "group", "contact", "device")
-# Rule-set options with the product's default, filled in when a configuration leaves them out.
-# user_matching is not among them: a configuration that lists rule_options names it (rules/README.md).
+# Rule-set options with the product's default, filled in (flows.rulesets) when a configuration leaves
+# them out. user_matching is not among them: a configuration that lists rule_options names it (rules/README.md).
 RULE_OPTION_DEFAULTS = {"source_anchor": "mS-DS-ConsistencyGuid"}
 
 
@@ -149,19 +149,12 @@ class Config(_Model):
     store: Path = Path(DEFAULT_STORE)
     rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
     # The install wizard's choices that select rule variants (rules with a `when:` condition).
-    rule_options: dict[str, str] = Field(
-        default_factory=lambda: {"user_matching": "objects-once", **RULE_OPTION_DEFAULTS}
-    )
+    rule_options: dict[str, str] = Field(default_factory=lambda: {"user_matching": "objects-once"})
     parameters: dict[str, str] = Field(default_factory=dict)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
     export: ExportConfig = ExportConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     source: Path | None = Field(default=None, exclude=True)
-
-    @field_validator("rule_options")
-    @classmethod
-    def _option_defaults(cls, value: dict[str, str]) -> dict[str, str]:
-        return with_option_defaults(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

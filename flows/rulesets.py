@@ -28,14 +28,19 @@ def read_folders(folders: Iterable[Path]) -> list[tuple[str, str]]:
 
 
 def load_rule_set(folders: Iterable[Path], options: Mapping[str, str] | None = None) -> tuple[SyncRule, ...]:
-    """Load every rule of the folders as one set; raises one error listing every problem.
+    """Load every rule of the folders as one set; raises one error listing every problem."""
+    return load_rule_files(read_folders(folders), options)
+
+
+def load_rule_files(
+    files: list[tuple[str, str]], options: Mapping[str, str] | None = None
+) -> tuple[SyncRule, ...]:
+    """Load ``(path, text)`` rule files as one set (:func:`load_rule_set` for files already read).
 
     Options with a product default (``source_anchor``) get it when ``options`` leaves them out.
     """
     return load_rule_texts(
-        read_folders(folders),
-        check_expression=default_expression_checker(),
-        options=with_option_defaults(options),
+        files, check_expression=default_expression_checker(), options=with_option_defaults(options)
     )
 
 
