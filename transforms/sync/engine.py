@@ -320,12 +320,7 @@ def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.Da
 
 
 def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
-    parts = []
-    for column in columns:
-        values = frame.get_column(column)
-        if isinstance(values.dtype, pl.List):
-            values = values.explode()
-        parts.append(values.cast(pl.String).drop_nulls().rename("v"))
+    parts = [_values(frame, column) for column in columns]
     return pl.concat(parts).unique() if parts else pl.Series("v", [], dtype=pl.String)
 
 
