@@ -11,6 +11,7 @@ neighbourhood's answer must equal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -88,25 +89,38 @@ def preview_object(
 def load_columns(store: Store, columns: set[str]) -> SyncState:
     """The stored state with only the system columns and ``columns`` of the connector spaces and the
     metaverse (links and staged deletes whole; no export memory or reference index)."""
-    spaces: dict[str, dict[str, pl.DataFrame]] = {}
-    for connector, object_type, table in store.connector_space_types().iter_rows():  # one per table
-        names = _wanted(store, table, columns)
-        spaces.setdefault(connector, {})[object_type] = store.query(
-            f'SELECT {names} FROM "{table}" ORDER BY _anchor'
-        )
-    metaverse = {}
-    for object_type in store.metaverse_types():
-        table = mv_table_name(object_type)
-        if store.has_table(table):
-            metaverse[object_type] = store.query(
-                f'SELECT {_wanted(store, table, columns)} FROM "{table}" ORDER BY _mv_id'
-            )
+    spaces, metaverse = _read_objects(
+        store,
+        lambda _connector, table: (
+            f'SELECT {_wanted(store, table, columns)} FROM "{table}" ORDER BY _anchor',
+            [],
+        ),
+        lambda table: (f'SELECT {_wanted(store, table, columns)} FROM "{table}" ORDER BY _mv_id', []),
+    )
     return SyncState(
         connector_spaces=spaces,
         metaverse=metaverse,
         links=store.read_table("links").select(list(LINKS_SCHEMA)),
         staged_deletes=store.read_table("staged_deletes").select(list(STAGED_DELETES_SCHEMA)),
     )
+
+
+def _read_objects(
+    store: Store,
+    cs_query: Callable[[str, str], tuple[str, list[Any]]],
+    mv_query: Callable[[str], tuple[str, list[Any]]],
+) -> tuple[dict[str, dict[str, pl.DataFrame]], dict[str, pl.DataFrame]]:
+    """Connector-space and metaverse frames of the store, each table read by the SQL and parameters
+    ``cs_query(connector, table)`` / ``mv_query(table)`` give (the one walk over the object tables)."""
+    spaces: dict[str, dict[str, pl.DataFrame]] = {}
+    for connector, object_type, table in store.connector_space_types().iter_rows():  # one per table
+        spaces.setdefault(connector, {})[object_type] = store.query(*cs_query(connector, table))
+    metaverse = {}
+    for object_type in store.metaverse_types():
+        table = mv_table_name(object_type)
+        if store.has_table(table):
+            metaverse[object_type] = store.query(*mv_query(table))
+    return spaces, metaverse
 
 
 def _wanted(store: Store, table: str, columns: set[str]) -> str:
@@ -120,21 +134,17 @@ def load_rows(store: Store, mv_ids: pl.Series, cs_keys: pl.DataFrame) -> SyncSta
     ``cs_keys`` (``connector``, ``_anchor``), whole rows, read with the same order as a full load."""
     ids = mv_ids.drop_nulls().to_list()
     keys = cs_keys.select(pl.concat_str("connector", pl.lit("\x00"), ANCHOR)).to_series().to_list()
-    spaces: dict[str, dict[str, pl.DataFrame]] = {}
-    for connector, object_type, table in store.connector_space_types().iter_rows():  # one per table
-        anchors = cs_keys.filter(pl.col("connector") == connector).get_column(ANCHOR).to_list()
-        spaces.setdefault(connector, {})[object_type] = store.query(
+    spaces, metaverse = _read_objects(
+        store,
+        lambda connector, table: (
             f'SELECT * FROM "{table}" WHERE _anchor IN (SELECT unnest(?::VARCHAR[])) ORDER BY _anchor',
-            [anchors],
-        )
-    metaverse = {}
-    for object_type in store.metaverse_types():
-        table = mv_table_name(object_type)
-        if store.has_table(table):
-            metaverse[object_type] = store.query(
-                f'SELECT * FROM "{table}" WHERE _mv_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY _mv_id',
-                [ids],
-            )
+            [cs_keys.filter(pl.col("connector") == connector).get_column(ANCHOR).to_list()],
+        ),
+        lambda table: (
+            f'SELECT * FROM "{table}" WHERE _mv_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY _mv_id',
+            [ids],
+        ),
+    )
     by_key = "(connector || chr(0) || _anchor) IN (SELECT unnest(?::VARCHAR[]))"
     by_id = "_mv_id IN (SELECT unnest(?::VARCHAR[]))"
 

@@ -20,6 +20,7 @@ from transforms.errors import InputError
 from transforms.rules import Direction, SyncRule
 from transforms.schema import MV_ID, PENDING_EXPORT_SCHEMA
 from transforms.sync.engine import bind_rules, run_sync
+from transforms.sync.frames import conform
 from transforms.sync.schema import (
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
@@ -76,10 +77,10 @@ def load_sync_state(store: Store) -> SyncState:
         metaverse=metaverse,
         # Provenance travels with the metaverse rows (``_by.<attribute>`` columns); the long
         # ``mv_provenance`` table is written for lineage queries, not read back.
-        links=_typed(store.read_table("links"), LINKS_SCHEMA),
-        export_memory=_typed(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
-        reference_index=_typed(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),
-        staged_deletes=_typed(store.read_table("staged_deletes"), STAGED_DELETES_SCHEMA),
+        links=conform(store.read_table("links"), LINKS_SCHEMA),
+        export_memory=conform(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
+        reference_index=conform(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),
+        staged_deletes=conform(store.read_table("staged_deletes"), STAGED_DELETES_SCHEMA),
     )
 
 
@@ -95,12 +96,6 @@ def save_sync_state(store: Store, state: SyncState) -> None:
         store.overwrite("export_memory", state.export_memory.select(list(EXPORT_MEMORY_SCHEMA)))
         store.overwrite("reference_index", state.reference_index.select(list(REFERENCE_INDEX_SCHEMA)))
         store.overwrite("staged_deletes", state.staged_deletes.select(list(STAGED_DELETES_SCHEMA)))
-
-
-def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    return frame.select(
-        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in schema.items()
-    )
 
 
 def connector_parameters(config: Config) -> dict[str, dict[str, str]]:
