@@ -284,39 +284,21 @@ def _any(columns: Sequence[str]) -> pl.Expr:
 
 
 def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.DataFrame:
-    """DN -> metaverse id for the joined objects of one connector (only DNs in ``wanted`` if given,
-    compared as written, and lower-cased for the wanted DNs no object has as written)."""
-    spaces = run.cs.get(connector, {})
-    dns = {t: f.select(ANCHOR, DN) for t, f in spaces.items()}
-    if wanted is not None:
-        wanted = wanted.drop_nulls().unique()
-        hits = {t: f.filter(pl.col(DN).is_in(wanted.implode())) for t, f in dns.items()}
-        found = pl.concat([h.get_column(DN) for h in hits.values()]) if hits else wanted.head(0)
-        misses = wanted.filter(~wanted.is_in(found.implode()))
-        if misses.len():
-            folded = misses.str.to_lowercase().implode()
-            hit = pl.col(DN).is_in(wanted.implode()) | pl.col(DN).str.to_lowercase().is_in(folded)
-            hits = {t: f.filter(hit) for t, f in dns.items()}
-        dns = hits
-    rows = (
-        pl.concat(list(dns.values())) if dns else pl.DataFrame(schema={ANCHOR: pl.String(), DN: pl.String()})
-    )
-    links = run.links
-    if wanted is not None:
-        links = links.join(rows.select(ANCHOR), on=ANCHOR, how="semi")
-    links = links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
-    frames = []
-    for object_type, frame in dns.items():
-        part = frame.join(
-            links.filter(pl.col("object_type") == object_type).select(ANCHOR, MV_ID),
-            on=ANCHOR,
-            how="inner",
-            maintain_order="left",
-        )
-        frames.append(part.select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value")))
-    if not frames:
-        return pl.DataFrame(schema={"key": pl.String(), "value": pl.String()})
-    return pl.concat(frames).drop_nulls("key").unique("key", keep="first", maintain_order=True)
+    """DN -> metaverse id for the joined objects of one connector, read from their links (an inbound
+    step writes its object's current DN into the link); only DNs in ``wanted`` if given, compared as
+    written, and lower-cased for the wanted DNs no object has as written."""
+    joined = (pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null() & pl.col(DN).is_not_null()
+    links = run.links.lazy().filter(joined).select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value"))
+    if wanted is None:
+        found = links.collect()
+    else:
+        keys = wanted.drop_nulls().unique().rename("key").to_frame()
+        found = links.join(keys.lazy(), on="key", how="semi", maintain_order="left").collect()
+        if found.get_column("key").n_unique() < keys.height:
+            misses = keys.join(found, on="key", how="anti").get_column("key").str.to_lowercase()
+            folded = pl.col("key").str.to_lowercase().is_in(misses.implode())
+            found = pl.concat([found, links.filter(folded).collect()])
+    return found.unique("key", keep="first", maintain_order=True)
 
 
 def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
@@ -385,8 +367,10 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
     parts: list[pl.Series] = []
     # Before any object type of the connector rewrites its part of the reference index.
     membership = None if run.full else _membership_changes(run, connector)
+    indexed: list[tuple[pl.DataFrame, pl.DataFrame]] = []
     for object_type in sorted(run.cs.get(connector, {})):
-        parts.append(_inbound_type(run, connector, object_type, counts, membership))
+        parts.append(_inbound_type(run, connector, object_type, counts, membership, indexed))
+    _update_reference_index(run, connector, indexed)
     newly_linked = _union(*parts)
     for name, value in sorted(counts.items()):
         run.count(connector, "inbound", name, value)
@@ -405,8 +389,15 @@ def _inbound_connector(run: _Run, connector: str, later: Sequence[str]) -> None:
 
 
 def _inbound_type(
-    run: _Run, connector: str, object_type: str, counts: dict[str, int], membership: pl.Series | None
+    run: _Run,
+    connector: str,
+    object_type: str,
+    counts: dict[str, int],
+    membership: pl.Series | None,
+    indexed: list[tuple[pl.DataFrame, pl.DataFrame]],
 ) -> pl.Series:
+    """Scope, disjoin, join and project the objects of one type; ``indexed`` collects (frame, processed
+    rows) for the connector's reference index, rewritten once after every type."""
     cs = run.cs[connector][object_type]
     rules = _inbound_rules(run, connector, object_type)
     of_type = (
@@ -418,16 +409,18 @@ def _inbound_type(
         links_ct = run.links.filter(of_type)
         work = cs
     else:
-        linked = run.links.lazy().filter(of_type).select(ANCHOR).collect().get_column(ANCHOR)
-        todo = (pl.col(PENDING) != PENDING_NONE) | ~pl.col(ANCHOR).is_in(linked.implode())
+        links_t = run.links.filter(of_type)
+        # Disconnectors by an anti-join (a hash join over the anchors is several times cheaper than
+        # a membership test of a million anchors).
+        unlinked = cs.select(ANCHOR).join(links_t.select(ANCHOR), on=ANCHOR, how="anti").get_column(ANCHOR)
+        todo = (pl.col(PENDING) != PENDING_NONE) | pl.col(ANCHOR).is_in(unlinked.implode())
         if _uses_membership(rules):
             if membership is None:
                 todo = pl.lit(True)
             elif membership.len():
                 todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
         work = cs.filter(todo)
-        del linked
-        links_ct = run.links.join(work.select(ANCHOR), on=ANCHOR, how="semi").filter(of_type)
+        links_ct = links_t.join(work.select(ANCHOR), on=ANCHOR, how="semi")
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
         return _no_ids()
@@ -490,17 +483,19 @@ def _inbound_type(
         message="the join matches a metaverse object already joined to another object of this connector",
     )
     # Rebuild the links of the processed rows.
-    sustains = work.select(ANCHOR, pl.col("__sustain").alias("sustains"))
+    # Every new link is of a processed row: its DN (now) and whether its rule keeps the object alive.
+    own = work.select(ANCHOR, pl.col(DN).alias("__dn"), pl.col("__sustain").alias("sustains"))
     kept = keep.select(ANCHOR, DN, MV_ID, "mv_object_type", "rule", "link_type", "direction")
     all_new = pl.concat([conform(kept, LINKS_SCHEMA), conform(confirmed, LINKS_SCHEMA), new_links])
     all_new = (
         all_new.drop("sustains")
-        .join(sustains, on=ANCHOR, how="left", maintain_order="left")
-        .with_columns(pl.lit(connector).alias("connector"), pl.lit(object_type).alias("object_type"))
+        .join(own, on=ANCHOR, how="left", maintain_order="left")
+        .with_columns(
+            pl.lit(connector).alias("connector"),
+            pl.lit(object_type).alias("object_type"),
+            pl.col("__dn").alias(DN),
+        )
     )
-    all_new = all_new.join(
-        cs.select(ANCHOR, pl.col(DN).alias("__dn")), on=ANCHOR, how="left", maintain_order="left"
-    ).with_columns(pl.col("__dn").alias(DN))
     processed = work.get_column(ANCHOR)
     rebuilt = conform(all_new, LINKS_SCHEMA)
     if not run.full:
@@ -520,7 +515,7 @@ def _inbound_type(
                 rebuilt,
             ]
         )
-    _update_reference_index(run, connector, cs, work)
+    indexed.append((cs, work))
     newly = _union(new_links.get_column(MV_ID), confirmed.get_column(MV_ID))
     changed = _union(newly, disjoined.get_column(MV_ID))
     run.changed_link(connector, changed)
@@ -874,18 +869,30 @@ def _reference_columns(run: _Run, frame: pl.DataFrame) -> list[str]:
     return sorted(a for a in run.references if a in frame.columns)
 
 
-def _update_reference_index(run: _Run, connector: str, cs: pl.DataFrame, work: pl.DataFrame) -> None:
-    columns = _reference_columns(run, cs)
-    if not run.full:
-        # An object without a pending import has the values it was indexed with.
-        work = work.filter(pl.col(PENDING) != PENDING_NONE)
+def _update_reference_index(
+    run: _Run, connector: str, processed: Sequence[tuple[pl.DataFrame, pl.DataFrame]]
+) -> None:
+    """Re-index the reference values of the processed rows of a connector (one pass over the index,
+    which holds tens of millions of values: one per group member)."""
+    works: list[pl.DataFrame] = []
+    new_rows: list[pl.DataFrame] = []
+    for cs, work in processed:
+        if not run.full:
+            # An object without a pending import has the values it was indexed with.
+            work = work.filter(pl.col(PENDING) != PENDING_NONE)
         if work.height == 0:
-            return
-    processed = work.get_column(ANCHOR)
+            continue
+        works.append(work.select(ANCHOR))
+        new_rows.append(
+            _index_rows(connector, work.filter(~pl.col("__deleted")), _reference_columns(run, cs))
+        )
+    if not works:
+        return
+    anchors = pl.concat(works).get_column(ANCHOR)
     removed = run.ref_index.select(
-        (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(processed.implode())
+        (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode())
     ).to_series()
-    new = _index_rows(connector, work.filter(~pl.col("__deleted")), columns)
+    new = pl.concat(new_rows)
     if not run.full:
         old = run.ref_index.filter(removed)
         if new.height == old.height and new.sort(ANCHOR, "target_dn").equals(old.sort(ANCHOR, "target_dn")):
@@ -1207,9 +1214,15 @@ def _patch_rows(
             columns.append(column)
             continue
         values = new.filter(differs)
+        at = positions.filter(differs)
+        if not isinstance(column.dtype, pl.List | pl.Array | pl.Struct | pl.Object | pl.Null):
+            # In place on a copy-on-write clone (the input frame keeps its values): a flat column
+            # is patched without copying it.
+            columns.append(column.clone().scatter(at, values).rename(name))
+            continue
+        # Nested values cannot be scattered: gather the column with the new values appended.
         index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
-            positions.filter(differs),
-            pl.int_range(height, height + values.len(), dtype=pl.UInt32, eager=True),
+            at, pl.int_range(height, height + values.len(), dtype=pl.UInt32, eager=True)
         )
         columns.append(pl.concat([column, values]).gather(index).rename(name))
     return pl.DataFrame(columns)
