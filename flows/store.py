@@ -102,6 +102,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                    _dn VARCHAR, _mv_id VARCHAR, exported BOOLEAN)"""
         ),
     ),
+    Migration(
+        6,
+        "disconnectors: the connector-space objects the last sync left unjoined (recorded from the next "
+        "sync on; until then a delta sync finds them itself)",
+        _sql("CREATE TABLE disconnectors (connector VARCHAR, object_type VARCHAR, _anchor VARCHAR)"),
+    ),
 )
 
 _IDENT = re.compile(r"[^a-z0-9_]+")

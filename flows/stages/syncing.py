@@ -22,6 +22,7 @@ from transforms.schema import MV_ID, PENDING_EXPORT_SCHEMA
 from transforms.sync.engine import bind_rules, run_sync
 from transforms.sync.frames import conform
 from transforms.sync.schema import (
+    DISCONNECTORS_SCHEMA,
     EXPORT_MEMORY_SCHEMA,
     LINKS_SCHEMA,
     PROVENANCE_SCHEMA,
@@ -32,6 +33,9 @@ from transforms.sync.state import SyncResult, SyncState
 
 PROFILE_FULL = "Full Synchronization"
 PROFILE_DELTA = "Delta Synchronization"
+# Set once a sync has written the ``disconnectors`` table: before that (a store from an older version)
+# the table is empty without meaning "no disconnectors".
+DISCONNECTORS_SETTING = "sync.disconnectors_recorded"
 
 
 def with_read_attributes(
@@ -81,6 +85,9 @@ def load_sync_state(store: Store) -> SyncState:
         export_memory=conform(store.read_table("export_memory"), EXPORT_MEMORY_SCHEMA),
         reference_index=conform(store.read_table("reference_index"), REFERENCE_INDEX_SCHEMA),
         staged_deletes=conform(store.read_table("staged_deletes"), STAGED_DELETES_SCHEMA),
+        disconnectors=conform(store.read_table("disconnectors"), DISCONNECTORS_SCHEMA)
+        if store.get_setting(DISCONNECTORS_SETTING)
+        else None,
     )
 
 
@@ -96,6 +103,9 @@ def save_sync_state(store: Store, state: SyncState) -> None:
         store.overwrite("export_memory", state.export_memory.select(list(EXPORT_MEMORY_SCHEMA)))
         store.overwrite("reference_index", state.reference_index.select(list(REFERENCE_INDEX_SCHEMA)))
         store.overwrite("staged_deletes", state.staged_deletes.select(list(STAGED_DELETES_SCHEMA)))
+        if state.disconnectors is not None:
+            store.overwrite("disconnectors", state.disconnectors.select(list(DISCONNECTORS_SCHEMA)))
+        store.set_setting(DISCONNECTORS_SETTING, state.disconnectors is not None)
 
 
 def connector_parameters(config: Config) -> dict[str, dict[str, str]]:

@@ -14,7 +14,12 @@ from flows.connectors.factory import build_connector
 from flows.rulesets import load_rule_set
 from flows.stages.exporting import STATUS_STAGING, STATUS_THRESHOLD, export_connector
 from flows.stages.importing import import_connector_space
-from flows.stages.syncing import load_sync_state, synchronize, with_read_attributes
+from flows.stages.syncing import (
+    DISCONNECTORS_SETTING,
+    load_sync_state,
+    synchronize,
+    with_read_attributes,
+)
 from flows.store import Store
 from tests.lab import RULES, StandInTarget, generated_ldif, lab_config
 from transforms.rules import SyncRule
@@ -162,9 +167,29 @@ def test_sync_state_round_trips_through_the_store(tmp_path: Path, rules: tuple[S
         before = store.query("SELECT * FROM pending_exports ORDER BY _mv_id, attribute")
         state = load_sync_state(store)
         assert set(state.metaverse) >= {"person", "group"}
+        # The disconnectors the sync recorded (system objects the rules filter) load back.
+        assert state.disconnectors is not None and state.disconnectors.height > 0
+        assert state.disconnectors.equals(store.read_table("disconnectors"))
         synchronize(store, config, rules, cycle_id="c2", mode="delta")
         after = store.query("SELECT * FROM pending_exports ORDER BY _mv_id, attribute")
         assert after.equals(before)
+
+
+def test_a_store_without_recorded_disconnectors_loads_them_as_unknown(
+    tmp_path: Path, rules: tuple[SyncRule, ...]
+) -> None:
+    """A store no sync has recorded disconnectors in (one written by an older version) gives ``None``,
+    not "no disconnectors", and the next delta sync finds them itself and records them."""
+    config, store = _synced_store(tmp_path, rules)
+    with store:
+        recorded = store.read_table("disconnectors").sort("connector", "object_type", "_anchor")
+        store.execute("DELETE FROM disconnectors")
+        store.execute("DELETE FROM settings WHERE key = ?", [DISCONNECTORS_SETTING])
+        assert load_sync_state(store).disconnectors is None
+        synchronize(store, config, rules, cycle_id="c2", mode="delta")
+        state = load_sync_state(store)
+        assert state.disconnectors is not None
+        assert state.disconnectors.sort("connector", "object_type", "_anchor").equals(recorded)
 
 
 def test_a_full_sync_keeps_staged_deletes_until_the_export_sends_them(

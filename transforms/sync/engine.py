@@ -41,6 +41,7 @@ from transforms.sync.params import PartitionParams, row_params, with_partition_c
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
     DEFAULT_REFERENCE_ATTRIBUTES,
+    DISCONNECTORS_SCHEMA,
     ERROR_AMBIGUOUS_JOIN,
     ERROR_FUNCTION_TRIGGERED,
     ERROR_MULTIPLE_JOINING_RULES,
@@ -92,6 +93,10 @@ class _Run:
     projected: pl.Series = field(default_factory=lambda: _no_ids())
     link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
     processed: dict[tuple[str, str], pl.Series] = field(default_factory=dict)
+    # Objects this run left unjoined (DISCONNECTORS_SCHEMA rows): processed ones no rule joined, and
+    # objects whose link a metaverse deletion or an outbound disconnect removed.
+    unjoined: list[pl.DataFrame] = field(default_factory=list)
+    outbound_joined: list[pl.DataFrame] = field(default_factory=list)  # disconnectors joined outbound
     errors: list[pl.DataFrame] = field(default_factory=list)
     counters: list[tuple[str, str, str, int]] = field(default_factory=list)
     exports: list[pl.DataFrame] = field(default_factory=list)
@@ -410,9 +415,7 @@ def _inbound_type(
         work = cs
     else:
         links_t = run.links.filter(of_type)
-        # Disconnectors by an anti-join (a hash join over the anchors is several times cheaper than
-        # a membership test of a million anchors).
-        unlinked = cs.select(ANCHOR).join(links_t.select(ANCHOR), on=ANCHOR, how="anti").get_column(ANCHOR)
+        unlinked = _disconnectors_of(run, connector, object_type, cs, links_t)
         todo = (pl.col(PENDING) != PENDING_NONE) | pl.col(ANCHOR).is_in(unlinked.implode())
         if _uses_membership(rules):
             if membership is None:
@@ -534,6 +537,9 @@ def _inbound_type(
     _add(counts, "disconnector-joined-flow", new_links.height - n_projected + confirmed.height)
     linked_anchors = all_new.get_column(ANCHOR)
     remaining = free.filter(~pl.col(ANCHOR).is_in(linked_anchors.implode()))
+    run.unjoined.append(
+        _unjoined(remaining.with_columns(connector=pl.lit(connector), object_type=pl.lit(object_type)))
+    )
     _add(counts, "disconnector-filtered", remaining.filter(pl.col("__n") == 0).height)
     _add(counts, "disconnector-remains", remaining.filter(pl.col("__n") > 0).height)
     run.disjoined_rows.append(
@@ -541,6 +547,24 @@ def _inbound_type(
     )
     run.kept[connector] = _union(run.kept.get(connector, _no_ids()), keep.get_column(MV_ID))
     return newly
+
+
+def _disconnectors_of(
+    run: _Run, connector: str, object_type: str, cs: pl.DataFrame, links: pl.DataFrame
+) -> pl.Series:
+    """Anchors of the objects of one type the last sync left unjoined: as it recorded them, else (not
+    known) by an anti-join of the connector space with its links."""
+    known = run.state.disconnectors
+    if known is None:
+        return cs.select(ANCHOR).join(links.select(ANCHOR), on=ANCHOR, how="anti").get_column(ANCHOR)
+    return known.filter(
+        (pl.col("connector") == connector) & (pl.col("object_type") == object_type)
+    ).get_column(ANCHOR)
+
+
+def _unjoined(rows: pl.DataFrame) -> pl.DataFrame:
+    """DISCONNECTORS_SCHEMA rows of the objects (``connector``, ``object_type``, anchor) of ``rows``."""
+    return conform(rows.select("connector", "object_type", ANCHOR).drop_nulls(ANCHOR), DISCONNECTORS_SCHEMA)
 
 
 def _changed_anchors(before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
@@ -962,6 +986,7 @@ def _lifetime(run: _Run) -> None:
     run.deleted_mv = doomed
     dead = doomed.implode()
     gone = run.links.filter(pl.col(MV_ID).is_in(dead))
+    run.unjoined.append(_unjoined(gone))
     deletes = gone.filter(
         (pl.col("direction") == Direction.OUTBOUND.value) & (pl.col("link_type") == LinkType.PROVISION.value)
     )
@@ -1382,6 +1407,7 @@ def _outbound_type(
             pl.col("__ldn").alias(DN),
             "link_type",
         )
+        run.unjoined.append(_unjoined(gone))
         deletes = gone.filter(pl.col("link_type") == LinkType.PROVISION.value)
         run.exports.append(_delete_rows(deletes))
         _stage_deletes(run, deletes)
@@ -1450,6 +1476,9 @@ def _outbound_join_or_provision(
         rule=rule.name,
         error_type=ERROR_AMBIGUOUS_JOIN,
         message="the outbound join matches a target object already joined to another metaverse object",
+    )
+    run.outbound_joined.append(
+        _unjoined(good.with_columns(connector=pl.lit(connector), object_type=pl.lit(target_type)))
     )
     frames = [
         good.join(cs.select(ANCHOR, DN), on=ANCHOR, how="left", maintain_order="left")
@@ -1599,6 +1628,38 @@ def _export_flow(
 # --- result ----------------------------------------------------------------------------------
 
 
+def _disconnectors(run: _Run, spaces: Mapping[str, Mapping[str, pl.DataFrame]]) -> pl.DataFrame:
+    """The objects this run leaves unjoined: those it processed and left unjoined or unlinked, and the
+    recorded ones it did not process, less those an outbound rule joined (a superset would be safe: a
+    delta re-evaluates them and finds their links)."""
+    keys = ["connector", "object_type", ANCHOR]
+    parts = list(run.unjoined)
+    known = run.state.disconnectors
+    if not run.full and known is not None and known.height:  # a full run processes every object
+        processed = [
+            pl.DataFrame({ANCHOR: anchors}).with_columns(connector=pl.lit(c), object_type=pl.lit(t))
+            for (c, t), anchors in run.processed.items()
+            if anchors.len()
+        ]
+        rest = conform(known, DISCONNECTORS_SCHEMA)
+        if processed:
+            rest = rest.join(concat(processed, DISCONNECTORS_SCHEMA), on=keys, how="anti")
+        parts.insert(0, rest)
+    found = concat(parts, DISCONNECTORS_SCHEMA).unique(maintain_order=True)
+    if run.outbound_joined:
+        found = found.join(concat(run.outbound_joined, DISCONNECTORS_SCHEMA), on=keys, how="anti")
+    # Only objects still in their connector space (a processed deletion is gone).
+    present: list[pl.DataFrame] = []
+    for (connector, object_type), rows in found.partition_by(
+        "connector", "object_type", as_dict=True, maintain_order=True
+    ).items():
+        frame = spaces.get(str(connector), {}).get(str(object_type))
+        if frame is not None:
+            here = frame.filter(pl.col(ANCHOR).is_in(rows.get_column(ANCHOR).implode())).get_column(ANCHOR)
+            present.append(rows.filter(pl.col(ANCHOR).is_in(here.implode())))
+    return concat(present, DISCONNECTORS_SCHEMA)
+
+
 def _result(run: _Run) -> SyncResult:
     spaces: dict[str, dict[str, pl.DataFrame]] = {}
     for connector, types in run.cs.items():
@@ -1630,6 +1691,7 @@ def _result(run: _Run) -> SyncResult:
         export_memory=run.memory,
         reference_index=run.ref_index,
         staged_deletes=run.staged,
+        disconnectors=_disconnectors(run, spaces),
     )
     # Large frames keep their construction order, which is deterministic (ordered joins, rules and
     # attributes in a fixed order, metaverse frames sorted by id): sorting tens of millions of rows by

@@ -75,6 +75,15 @@ STAGED_DELETES_SCHEMA: Final[dict[str, pl.DataType]] = {
     "exported": pl.Boolean(),
 }
 
+# The connector-space objects a sync left unjoined (disconnectors): a delta sync re-evaluates them all
+# (spec 1: every disconnector is re-evaluated each cycle) without an anti-join of every connector space
+# against the links.
+DISCONNECTORS_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "connector": pl.String(),
+    "object_type": pl.String(),
+    "_anchor": pl.String(),
+}
+
 SYNC_ERRORS_SCHEMA: Final[dict[str, pl.DataType]] = {
     "connector": pl.String(),
     "object_type": pl.String(),

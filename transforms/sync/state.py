@@ -32,7 +32,9 @@ class SyncState:
     a list of labels for merged attributes). ``provenance`` unfolds those into the long frame
     (PROVENANCE_SCHEMA). ``links`` (LINKS_SCHEMA), ``export_memory`` (EXPORT_MEMORY_SCHEMA),
     ``reference_index`` (REFERENCE_INDEX_SCHEMA), ``staged_deletes`` (STAGED_DELETES_SCHEMA: deprovisioned
-    connector-space objects awaiting the import that confirms their deletion).
+    connector-space objects awaiting the import that confirms their deletion), ``disconnectors``
+    (DISCONNECTORS_SCHEMA: the connector-space objects the last sync left unjoined; ``None`` when not
+    known, and a delta sync then finds them by an anti-join of the connector spaces with the links).
 
     Provenance lives in the metaverse rows, not in a separate long table, because a delta sync
     replaces whole metaverse rows anyway: a long table (one row per value, tens of millions at a
@@ -45,6 +47,7 @@ class SyncState:
     export_memory: pl.DataFrame = field(default_factory=lambda: empty(EXPORT_MEMORY_SCHEMA))
     reference_index: pl.DataFrame = field(default_factory=lambda: empty(REFERENCE_INDEX_SCHEMA))
     staged_deletes: pl.DataFrame = field(default_factory=lambda: empty(STAGED_DELETES_SCHEMA))
+    disconnectors: pl.DataFrame | None = None
 
     @property
     def provenance(self) -> pl.DataFrame:
