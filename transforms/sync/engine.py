@@ -913,15 +913,50 @@ def _update_reference_index(
     if not works:
         return
     anchors = pl.concat(works).get_column(ANCHOR)
-    removed = run.ref_index.select(
-        (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode())
-    ).to_series()
+    indexed = (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode())
     new = pl.concat(new_rows)
-    if not run.full:
-        old = run.ref_index.filter(removed)
-        if new.height == old.height and new.sort(ANCHOR, "target_dn").equals(old.sort(ANCHOR, "target_dn")):
-            return
-    run.ref_index = pl.concat([run.ref_index.filter(~removed), new])
+    if run.full:
+        run.ref_index = pl.concat([run.ref_index.filter(~indexed), new])
+        return
+    # A delta re-indexes only the objects whose reference values changed (most keep theirs).
+    removed = run.ref_index.select(indexed).to_series()
+    old = run.ref_index.filter(removed)
+    keys = [ANCHOR, "target_dn"]
+    changed = pl.concat(
+        [
+            old.join(new, on=keys, how="anti").get_column(ANCHOR),
+            new.join(old, on=keys, how="anti").get_column(ANCHOR),
+            # The same values, a different number of times (a value listed twice).
+            old.group_by(ANCHOR)
+            .len()
+            .join(new.group_by(ANCHOR).len(), on=ANCHOR, how="inner")
+            .filter(pl.col("len") != pl.col("len_right"))
+            .get_column(ANCHOR),
+        ]
+    ).unique()
+    if changed.len() == 0:
+        return
+    positions = removed.arg_true()
+    drop = run.ref_index.get_column(ANCHOR).gather(positions).is_in(changed.implode())
+    rest = _drop_rows(run.ref_index, positions.filter(drop))
+    run.ref_index = pl.concat([rest, new.filter(pl.col(ANCHOR).is_in(changed.implode()))], rechunk=False)
+
+
+def _drop_rows(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
+    """``frame`` without the rows at ``positions`` (ascending). When they are few, the runs of rows
+    kept between them are sliced out (zero-copy chunks) instead of copying every row of a table of
+    tens of millions; a frame already cut into many chunks is filtered (one chunk again)."""
+    if positions.len() == 0:
+        return frame
+    if positions.len() * 64 > frame.height or max(frame.n_chunks("all")) > 1024:
+        keep = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).scatter(positions, False)
+        return frame.filter(keep)
+    bounds = pl.DataFrame({"start": pl.concat([pl.Series([0], dtype=pl.UInt32), positions + 1])})
+    bounds = bounds.with_columns(
+        end=pl.concat([positions, pl.Series([frame.height], dtype=pl.UInt32)]).cast(pl.UInt32)
+    ).filter(pl.col("end") > pl.col("start"))
+    parts = [frame.slice(start, end - start) for start, end in bounds.iter_rows()]
+    return pl.concat(parts, rechunk=False) if parts else frame.clear()
 
 
 def _index_rows(connector: str, live: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
@@ -1245,12 +1280,32 @@ def _patch_rows(
             # is patched without copying it.
             columns.append(column.clone().scatter(at, values).rename(name))
             continue
-        # Nested values cannot be scattered: gather the column with the new values appended.
+        columns.append(_spliced(column, at, values).rename(name))
+    return pl.DataFrame(columns)
+
+
+def _spliced(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
+    """``column`` with ``values`` at positions ``at``, for nested values, which cannot be scattered.
+
+    A few changed rows (a delta's changed groups among a hundred thousand, each with its members)
+    are spliced between zero-copy slices of the column; many are gathered with the column."""
+    height = column.len()
+    if at.len() > 2048 or column.n_chunks() > 1024:
         index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
             at, pl.int_range(height, height + values.len(), dtype=pl.UInt32, eager=True)
         )
-        columns.append(pl.concat([column, values]).gather(index).rename(name))
-    return pl.DataFrame(columns)
+        return pl.concat([column, values]).gather(index)
+    order = at.arg_sort()
+    parts: list[pl.Series] = []
+    start = 0
+    for i, position in zip(order.to_list(), at.gather(order).to_list(), strict=True):
+        if position > start:
+            parts.append(column.slice(start, position - start))
+        parts.append(values.slice(i, 1))
+        start = position + 1
+    if start < height:
+        parts.append(column.slice(start, height - start))
+    return pl.concat(parts, rechunk=False)
 
 
 def _overlay_memory(frame: pl.DataFrame, memory: pl.DataFrame) -> pl.DataFrame:
@@ -1335,11 +1390,13 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         run.count(connector, "outbound", name, value)
 
 
-def _links_of(run: _Run, frame: pl.DataFrame) -> pl.DataFrame:
-    """The links of the metaverse objects of ``frame`` (all links in a full run, whose focus is all)."""
-    if run.full:
-        return run.links
-    return run.links.join(frame.select(MV_ID), on=MV_ID, how="semi")
+def _links_of(run: _Run, frame: pl.DataFrame, connector: str) -> pl.DataFrame:
+    """The links to ``connector`` of the metaverse objects of ``frame`` (all of them in a full run,
+    whose focus is all)."""
+    links = run.links.lazy().filter(pl.col("connector") == connector)
+    if not run.full:
+        links = links.join(frame.lazy().select(MV_ID), on=MV_ID, how="semi", maintain_order="left")
+    return links.collect()
 
 
 def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
@@ -1368,7 +1425,7 @@ def _outbound_type(
     """Scope, deprovision, join and provision; returns the export attribute flow, run later."""
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
-    links_c = _links_of(run, frame).filter(pl.col("connector") == connector)
+    links_c = _links_of(run, frame, connector)
     work = frame.join(
         links_c.select(
             MV_ID, ANCHOR, pl.col(DN).alias("__ldn"), "object_type", "rule", "link_type", "direction"
@@ -1523,9 +1580,7 @@ def _export_flow(
     created: pl.Series,
     counts: dict[str, int],
 ) -> None:
-    links = _links_of(run, frame).filter(
-        (pl.col("connector") == connector) & (pl.col("object_type") == target_type)
-    )
+    links = _links_of(run, frame, connector).filter(pl.col("object_type") == target_type)
     rows = frame.join(
         links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner", maintain_order="left"
     )
@@ -1542,21 +1597,22 @@ def _export_flow(
     resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
     refs = [a for a in resolution.attributes if a in run.references]
     if refs:
-        links_c = run.links
+        links_c = run.links.lazy().filter(pl.col("connector") == connector)
         if not run.full:
-            links_c = links_c.filter(pl.col(MV_ID).is_in(_reference_values(resolved, refs).implode()))
+            named = _reference_values(resolved, refs).rename(MV_ID).to_frame().lazy()
+            links_c = links_c.join(named, on=MV_ID, how="semi", maintain_order="left")
         # Anchor, else DN; an object this run provisions (no anchor, no DN: created by this export)
         # is a placeholder. Older pending adds (their create failed) are left out until they exist.
         new_here = run.provisioned.get(connector, _no_ids())
         placeholder = pl.when(pl.col(MV_ID).is_in(new_here.implode())).then(placeholder_marker(pl.col(MV_ID)))
         targets = (
-            links_c.filter(pl.col("connector") == connector)
-            .unique(MV_ID, keep="first", maintain_order=True)
+            links_c.unique(MV_ID, keep="first", maintain_order=True)
             .select(
                 pl.col(MV_ID).alias("key"),
                 pl.coalesce(pl.col(ANCHOR), pl.col(DN), placeholder).alias("value"),
             )
             .drop_nulls("value")
+            .collect()
         )
         for attribute in refs:
             resolved = map_references(resolved, attribute, targets, lower=False)
