@@ -299,10 +299,13 @@ def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.Da
     else:
         keys = wanted.drop_nulls().unique().rename("key").to_frame()
         found = links.join(keys.lazy(), on="key", how="semi", maintain_order="left").collect()
-        if found.get_column("key").n_unique() < keys.height:
+        distinct = found.get_column("key").n_unique()
+        if distinct < keys.height:
             misses = keys.join(found, on="key", how="anti").get_column("key").str.to_lowercase()
             folded = pl.col("key").str.to_lowercase().is_in(misses.implode())
             found = pl.concat([found, links.filter(folded).collect()])
+        elif distinct == found.height:
+            return found  # every key once
     return found.unique("key", keep="first", maintain_order=True)
 
 
@@ -1005,11 +1008,15 @@ def _lifetime(run: _Run) -> None:
         # A delta only looks at the objects it touched.
         links = links.join(ids_frame(run.touched, MV_ID), on=MV_ID, how="semi")
     sustained = links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
+    # A delta only looks at the touched objects no link sustains (usually none).
+    unsustained = None if run.full else _minus(run.touched, sustained)
     parts: list[pl.Series] = []
     for mv_type, frame in run.mv.items():
         ids = frame.get_column(MV_ID)
-        if not run.full:
-            ids = ids.filter(ids.is_in(run.touched.implode()))
+        if unsustained is not None:
+            if not unsustained.len():
+                continue
+            ids = ids.filter(ids.is_in(unsustained.implode()))
         dead = ids.filter(~ids.is_in(sustained.implode()))
         if dead.len():
             parts.append(dead)

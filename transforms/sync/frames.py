@@ -27,7 +27,9 @@ def with_system_columns(frame: pl.DataFrame, object_type: str) -> pl.DataFrame:
     if PENDING not in frame.columns:
         adds.append(pl.lit(PENDING_NONE).alias(PENDING))
     out = frame.with_columns(adds) if adds else frame
-    return out.with_columns(pl.col(PENDING).fill_null(PENDING_NONE))
+    if out.get_column(PENDING).null_count():  # a null count is known without a pass over the rows
+        out = out.with_columns(pl.col(PENDING).fill_null(PENDING_NONE))
+    return out
 
 
 def concat(frames: Iterable[pl.DataFrame], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
