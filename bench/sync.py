@@ -11,8 +11,9 @@ as the product's cycle does: exports to a stand-in Entra ID (which assigns ancho
 left to export. Then it changes 1% of the users and groups and times a delta sync of them.
 
 The last line is JSON: users, objects, full_sync_s, delta_sync_s, delta_ratio, objects_per_s,
-peak_rss_mb (the whole run), full_sync_peak_rss_mb (up to the end of the full sync), changed_objects,
-delta_export_rows.
+peak_rss_mb (the whole run), full_sync_peak_rss_mb (up to the end of the full sync),
+export_peak_rss_mb (up to the end of the stand-in exports: the export memory and anchors recorded by
+transforms.sync.exports, as the export stage does), changed_objects, delta_export_rows.
 """
 
 from __future__ import annotations
@@ -220,13 +221,11 @@ def _json_dtype(sample: str | None) -> pl.DataType:
     return pl.String()
 
 
-def export_and_import(state: SyncState, exported: pl.DataFrame, connector: str = "aad") -> SyncState:
-    """Export ``exported`` to a stand-in target and import the target back, as the next cycle does.
-
-    The target accepts everything and assigns anchors ``aad-<mv id>`` to created objects; its import
-    returns every exported object with the values it was sent, flagged pending (add for new objects,
-    update otherwise, delete for deleted ones), so that the next sync confirms the export memory.
-    """
+def export(
+    state: SyncState, exported: pl.DataFrame, connector: str = "aad"
+) -> tuple[SyncState, pl.DataFrame]:
+    """Export ``exported`` to a stand-in target that accepts everything and assigns anchors
+    ``aad-<mv id>`` to created objects: the state after the export, and the export results."""
     exported = exported.filter(pl.col("connector") == connector)
     results = (
         exported.select("connector", "object_type", "_mv_id", "_anchor", "op")
@@ -236,11 +235,17 @@ def export_and_import(state: SyncState, exported: pl.DataFrame, connector: str =
             pl.lit("success").alias("status"),
         )
     )
-    state = apply_export_results(record_exports(state, exported), results)
+    return apply_export_results(record_exports(state, exported), results), results
+
+
+def import_target(state: SyncState, results: pl.DataFrame, connector: str = "aad") -> SyncState:
+    """Import the stand-in target back, as the next cycle does: every exported object (``results``)
+    with the values it was sent, flagged pending (add for new objects, update otherwise, delete for
+    deleted ones), so that the next sync confirms the export memory."""
     links = state.links.filter((pl.col("connector") == connector) & pl.col("_anchor").is_not_null())
     # The values as sent: the export memory, where references to objects created in the same export
     # name the anchors the target assigned.
-    sent = state.export_memory.filter(pl.col("connector") == connector)
+    sent = state.export_memory.lazy().filter(pl.col("connector") == connector)
     space = dict(state.connector_spaces.get(connector, {}))
     for object_type in results.get_column("object_type").unique().sort().to_list():
         typed = results.filter(pl.col("object_type") == object_type)
@@ -250,7 +255,7 @@ def export_and_import(state: SyncState, exported: pl.DataFrame, connector: str =
             .select("_mv_id")
             .join(links.select("_mv_id", "_anchor", "_dn"), on="_mv_id", how="inner", maintain_order="left")
         )
-        rows = sent.join(objects.select("_mv_id"), on="_mv_id", how="semi")
+        rows = sent.join(objects.lazy().select("_mv_id"), on="_mv_id", how="semi").collect()
         wide = rows.filter(pl.col("attribute") != "dn").pivot(
             on="attribute", index="_mv_id", values="value", aggregate_function="last"
         )
@@ -359,9 +364,12 @@ def main() -> None:
     # target (confirming the exported values) and runs a delta sync, until nothing is left to export.
     state, exported = full.state, full.pending_exports
     del full
+    export_peak = 0.0
     for round_ in range(1, 4):
-        state = export_and_import(state, exported)
-        del exported
+        state, results = export(state, exported)
+        del exported  # (the pending exports are the largest frame of the run)
+        export_peak = max(export_peak, peak_rss_mb())
+        state = import_target(state, results)
         t = time.perf_counter()
         settle = run_sync(state, rules, connectors=CONNECTORS, params_by_connector=PARAMS, mode="delta")
         state, exported = settle.state, settle.pending_exports
@@ -404,6 +412,7 @@ def main() -> None:
                 "objects_per_s": round(objects / full_s),
                 "peak_rss_mb": round(peak_rss_mb()),
                 "full_sync_peak_rss_mb": round(full_peak),
+                "export_peak_rss_mb": round(export_peak),
                 "changed_objects": pending,
                 "delta_export_rows": delta.pending_exports.height,
             }
