@@ -8,7 +8,7 @@ import polars as pl
 
 from tests.sync.conftest import cond, direct, exported, join, rule, scope, users
 from transforms.rules.model import AttributeFlow, FlowType
-from transforms.sync import SyncState, run_sync
+from transforms.sync import SyncState, record_exports, run_sync
 
 PROJECT = rule(
     "In - Join",
@@ -75,6 +75,22 @@ def test_export_memory_suppresses_resending_an_exported_value() -> None:
     r = run_sync(changed(exported(state, exports)), [PROJECT, OUT], connectors=CONNECTORS, mode="delta")
     assert r.pending_exports.height == 0
     assert r.state.export_memory.select("attribute", "value").rows() == [("displayName", '"A"')]
+
+
+def test_the_memory_keeps_the_last_value_exported_for_an_attribute() -> None:
+    """Exporting an attribute again replaces its remembered value, also within one batch."""
+    state, exports = first()
+    state = record_exports(state, exports)
+    again = exports.filter(pl.col("attribute") == "displayName")
+    batch = pl.concat(
+        [
+            again.with_columns(pl.lit('"B"').alias("new_value")),
+            again.with_columns(pl.lit('"C"').alias("new_value")),
+        ]
+    )
+    memory = record_exports(state, batch).export_memory
+    assert memory.filter(pl.col("attribute") == "displayName").get_column("value").to_list() == ['"C"']
+    assert memory.height == state.export_memory.height
 
 
 def test_an_import_confirming_the_value_clears_the_memory() -> None:

@@ -7,7 +7,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.sync.engine import _drop_rows, _spliced
+from transforms.sync.engine import _spliced
+from transforms.sync.frames import drop_rows
 
 HEIGHT = 1000  # few enough dropped rows (8 at most) to slice rather than filter
 
@@ -30,7 +31,7 @@ def test_dropping_a_few_rows_equals_filtering_them(drop: set[int], chunks: int) 
     chunked = pl.concat([whole.slice(i, size) for i in range(0, HEIGHT, size)], rechunk=False)
     positions = pl.Series(sorted(drop), dtype=pl.UInt32)
     expected = whole.filter(~pl.int_range(HEIGHT, eager=True).is_in(sorted(drop)))
-    assert _drop_rows(chunked, positions).equals(expected)
+    assert drop_rows(chunked, positions).equals(expected)
 
 
 @settings(max_examples=50, deadline=None)

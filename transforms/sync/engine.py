@@ -34,7 +34,7 @@ from transforms.schema import (
     PENDING_NONE,
 )
 from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, compile_flow, resolve
-from transforms.sync.frames import concat, conform, ids_frame, with_system_columns
+from transforms.sync.frames import concat, conform, drop_rows, ids_frame, with_system_columns
 from transforms.sync.join import match_groups
 from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
 from transforms.sync.params import PartitionParams, row_params, with_partition_columns
@@ -941,25 +941,8 @@ def _update_reference_index(
         return
     positions = removed.arg_true()
     drop = run.ref_index.get_column(ANCHOR).gather(positions).is_in(changed.implode())
-    rest = _drop_rows(run.ref_index, positions.filter(drop))
+    rest = drop_rows(run.ref_index, positions.filter(drop))
     run.ref_index = pl.concat([rest, new.filter(pl.col(ANCHOR).is_in(changed.implode()))], rechunk=False)
-
-
-def _drop_rows(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
-    """``frame`` without the rows at ``positions`` (ascending). When they are few, the runs of rows
-    kept between them are sliced out (zero-copy chunks) instead of copying every row of a table of
-    tens of millions; a frame already cut into many chunks is filtered (one chunk again)."""
-    if positions.len() == 0:
-        return frame
-    if positions.len() * 64 > frame.height or max(frame.n_chunks("all")) > 1024:
-        keep = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).scatter(positions, False)
-        return frame.filter(keep)
-    bounds = pl.DataFrame({"start": pl.concat([pl.Series([0], dtype=pl.UInt32), positions + 1])})
-    bounds = bounds.with_columns(
-        end=pl.concat([positions, pl.Series([frame.height], dtype=pl.UInt32)]).cast(pl.UInt32)
-    ).filter(pl.col("end") > pl.col("start"))
-    parts = [frame.slice(start, end - start) for start, end in bounds.iter_rows()]
-    return pl.concat(parts, rechunk=False) if parts else frame.clear()
 
 
 def _index_rows(connector: str, live: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:

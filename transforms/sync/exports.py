@@ -7,7 +7,7 @@ from dataclasses import replace
 import polars as pl
 
 from transforms.schema import ANCHOR, EXPORT_ADD, EXPORT_DELETE, MV_ID
-from transforms.sync.frames import conform
+from transforms.sync.frames import conform, drop_rows
 from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA, STAGED_DELETES_SCHEMA
 from transforms.sync.state import SyncState
 from transforms.sync.values import (
@@ -29,15 +29,19 @@ def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
     """
     keys = ["connector", MV_ID, "attribute"]
     deletes = exported.filter(pl.col("op") == EXPORT_DELETE).select("connector", MV_ID).unique()
-    values = (
-        exported.filter((pl.col("op") != EXPORT_DELETE) & pl.col("attribute").is_not_null())
-        .select("connector", MV_ID, "attribute", pl.col("new_value").alias("value"))
-        .unique(keys, keep="last", maintain_order=True)
+    values = exported.filter((pl.col("op") != EXPORT_DELETE) & pl.col("attribute").is_not_null()).select(
+        "connector", MV_ID, "attribute", pl.col("new_value").alias("value")
     )
+    # A value exported twice keeps the last one. An initial export has tens of millions of values,
+    # each once: distinct row hashes prove it without a unique over the string keys (equal hashes,
+    # a repeat or a collision, take the exact unique).
+    if values.select(pl.struct(keys).hash().is_duplicated().any()).item():
+        values = values.unique(keys, keep="last", maintain_order=True)
     memory = conform(state.export_memory, EXPORT_MEMORY_SCHEMA)
-    memory = memory.join(values.select(keys), on=keys, how="anti").join(
-        deletes, on=["connector", MV_ID], how="anti"
-    )
+    if memory.height:
+        memory = memory.join(values.select(keys), on=keys, how="anti").join(
+            deletes, on=["connector", MV_ID], how="anti"
+        )
     memory = pl.concat([memory, conform(values, EXPORT_MEMORY_SCHEMA)])
     sent = exported.filter((pl.col("op") == EXPORT_DELETE) & pl.col(ANCHOR).is_not_null()).select(
         "connector", ANCHOR, pl.lit(True).alias("__sent")
@@ -77,7 +81,7 @@ def apply_export_results(state: SyncState, results: pl.DataFrame) -> SyncState:
 
 def _resolve_placeholders(memory: pl.DataFrame, created: pl.DataFrame) -> pl.DataFrame:
     """Placeholders in remembered reference values -> the anchors ``created`` assigned (see above)."""
-    has = pl.col("value").str.contains('{"_mv_id":', literal=True).fill_null(False)
+    has = memory.select(pl.col("value").str.contains('{"_mv_id":', literal=True).fill_null(False)).to_series()
     todo = memory.filter(has)
     if todo.height == 0:
         return memory
@@ -116,4 +120,5 @@ def _resolve_placeholders(memory: pl.DataFrame, created: pl.DataFrame) -> pl.Dat
         json_expr(pl.col("__v").list.first(), pl.String()).alias("value")
     )
     fixed = pl.concat([lists, singles]).select(list(EXPORT_MEMORY_SCHEMA))
-    return pl.concat([memory.filter(~has), fixed])
+    # The rest of the memory (tens of millions of values) is kept by slices, not copied.
+    return pl.concat([drop_rows(memory, has.arg_true()), fixed])

@@ -40,3 +40,23 @@ def concat(frames: Iterable[pl.DataFrame], schema: Mapping[str, pl.DataType]) ->
 def ids_frame(ids: Iterable[str] | pl.Series, name: str) -> pl.DataFrame:
     series = ids if isinstance(ids, pl.Series) else pl.Series(name, list(ids), dtype=pl.String)
     return pl.DataFrame({name: series.cast(pl.String)}).unique(maintain_order=True)
+
+
+def drop_rows(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
+    """``frame`` without the rows at ``positions`` (ascending). When they are few, the runs of rows
+    kept between them are sliced out (zero-copy chunks) instead of copying every row of a table of
+    tens of millions; a frame already cut into many chunks is filtered (one chunk again)."""
+    if positions.len() == 0:
+        return frame
+    if positions.len() * 64 > frame.height or max(frame.n_chunks("all")) > 1024:
+        keep = pl.repeat(True, frame.height, dtype=pl.Boolean, eager=True).scatter(positions, False)
+        return frame.filter(keep)
+    at = positions.cast(pl.Int64)
+    bounds = pl.DataFrame(
+        {
+            "start": pl.concat([pl.Series([0], dtype=pl.Int64), at + 1]),
+            "end": pl.concat([at, pl.Series([frame.height], dtype=pl.Int64)]),
+        }
+    ).filter(pl.col("end") > pl.col("start"))
+    parts = [frame.slice(start, end - start) for start, end in bounds.iter_rows()]
+    return pl.concat(parts, rechunk=False) if parts else frame.clear()
