@@ -34,7 +34,7 @@ from transforms.schema import (
     PENDING_NONE,
 )
 from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, compile_flow, resolve
-from transforms.sync.frames import concat, conform, drop_rows, ids_frame, with_system_columns
+from transforms.sync.frames import concat, conform, drop_rows, ids_frame, rows_where, with_system_columns
 from transforms.sync.join import match_groups
 from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
 from transforms.sync.params import PartitionParams, row_params, with_partition_columns
@@ -325,7 +325,7 @@ def _confirm_memory(run: _Run) -> None:
     pending: list[tuple[str, pl.DataFrame]] = []
     for connector, types in run.cs.items():
         for object_type, frame in types.items():
-            changed = frame.filter(pl.col(PENDING) != PENDING_NONE)
+            changed = rows_where(frame, pl.col(PENDING) != PENDING_NONE)
             if changed.height == 0:
                 continue
             links = run.links.filter(
@@ -425,7 +425,7 @@ def _inbound_type(
                 todo = pl.lit(True)
             elif membership.len():
                 todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
-        work = cs.filter(todo)
+        work = rows_where(cs, todo)
         links_ct = links_t.join(work.select(ANCHOR), on=ANCHOR, how="semi")
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
@@ -672,7 +672,8 @@ def _membership_changes(run: _Run, connector: str) -> pl.Series | None:
     changed_frames = [
         changed
         for frame in run.cs.get(connector, {}).values()
-        if "member" in frame.columns and (changed := frame.filter(pl.col(PENDING) != PENDING_NONE)).height
+        if "member" in frame.columns
+        and (changed := rows_where(frame, pl.col(PENDING) != PENDING_NONE)).height
     ]
     if not changed_frames:
         return _no_ids()
@@ -1226,7 +1227,8 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
 def _positions(frame: pl.DataFrame, ids: pl.Series) -> pl.Series | None:
     """Row positions of ``ids`` in ``frame`` (in the order of ``ids``), None if one is missing."""
     found = (
-        frame.select(MV_ID)
+        frame.get_column(MV_ID)
+        .to_frame()
         .with_row_index("__pos")
         .join(ids.rename(MV_ID).to_frame(), on=MV_ID, how="inner", maintain_order="right")
     )
@@ -1367,7 +1369,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame is None:
             continue
         if focus is not None:
-            frame = frame.filter(frame.get_column(MV_ID).is_in(focus.implode()))
+            frame = rows_where(frame, pl.col(MV_ID).is_in(focus.implode()))
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
@@ -1712,12 +1714,25 @@ def _result(run: _Run) -> SyncResult:
         spaces[connector] = {}
         for object_type, frame in types.items():
             processed = run.processed.get((connector, object_type))
-            done = pl.col(ANCHOR).is_in(processed.implode()) if processed is not None else pl.lit(False)
-            out = frame.filter(~(done & (pl.col(PENDING) == PENDING_DELETE)))
-            out = out.with_columns(
-                pl.when(done).then(pl.lit(PENDING_NONE)).otherwise(pl.col(PENDING)).alias(PENDING)
-            )
-            spaces[connector][object_type] = out
+            if processed is None or not processed.len():
+                spaces[connector][object_type] = frame
+                continue
+            # Processed imports are consumed: deletions leave the connector space, other flags clear.
+            # Only what changes is rewritten (a delta processes a few rows of wide frames).
+            # Column operations, not frame ones: a frame operation costs a pass per column.
+            done = frame.get_column(ANCHOR).is_in(processed.implode())
+            pending = frame.get_column(PENDING)
+            if (done & (pending == PENDING_DELETE)).any():
+                frame = frame.filter(~(done & (pending == PENDING_DELETE)))
+                done = frame.get_column(ANCHOR).is_in(processed.implode())
+                pending = frame.get_column(PENDING)
+            clear = (done & (pending != PENDING_NONE)).arg_true()
+            if clear.len():
+                frame = frame.clone()  # (shallow) the input state keeps its frame
+                frame.replace_column(
+                    frame.get_column_index(PENDING), pending.clone().scatter(clear, PENDING_NONE)
+                )
+            spaces[connector][object_type] = frame
     links = run.links.with_columns(pl.lit(False).alias("anchor_assigned"))
     # A delete staged by an earlier sync and not sent yet is listed again (a full sync rebuilds the
     # pending exports, and must not lose it).
