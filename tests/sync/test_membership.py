@@ -66,7 +66,7 @@ def synced(rules: list[SyncRule]) -> SyncResult:
     return run_sync(SyncState(connector_spaces={"ad": {"user": users, "group": groups}}), rules)
 
 
-def delta(rules: list[SyncRule], column: str, dn: str) -> SyncResult:
+def delta(rules: list[SyncRule], column: str, dn: str, **kw: object) -> SyncResult:
     """A delta import that changes only the pilot group's members (DirSync-style incremental values),
     then a delta sync."""
     state = synced(rules).state
@@ -84,7 +84,7 @@ def delta(rules: list[SyncRule], column: str, dn: str) -> SyncResult:
         state.connector_spaces["ad"]["group"], [Batch(row, pl.Series("_anchor", [], pl.String))]
     )
     spaces = {"ad": {**state.connector_spaces["ad"], "group": staged.frame}}
-    return run_sync(replace(state, connector_spaces=spaces), rules, mode="delta")
+    return run_sync(replace(state, connector_spaces=spaces), rules, mode="delta", **kw)  # type: ignore[arg-type]
 
 
 def pilots(result: SyncResult) -> list[str]:
@@ -118,3 +118,13 @@ def test_a_member_removed_from_the_group_scoping_the_join_is_disjoined() -> None
     assert result.state.metaverse["person"]["_mv_id"].to_list() == ["ad|u1"]
     assert result.counter("ad", "inbound", "connector-filtered-remove-mv") == 1
     assert result.counter("ad", "inbound", "connector-no-flow") == 1  # the changed group itself
+
+
+def test_without_indexed_members_every_object_is_re_processed() -> None:
+    """When the reference index leaves out ``member`` (membership changes cannot be told), a delta
+    sync re-processes every object of a type scoped by ISMEMBEROF, and gets the membership right."""
+    references = frozenset({"manager"})
+    result = delta(RULES, "member@add", "CN=u3,DC=x", reference_attributes=references)
+    assert pilots(result) == ["ad|u1", "ad|u2", "ad|u3"]
+    assert result.counter("ad", "inbound", "connector-flow") == 1  # u3
+    assert result.counter("ad", "inbound", "connector-no-flow") == 4  # u1, u2, u4 and the group

@@ -420,12 +420,10 @@ def _inbound_type(
         links_t = run.links.filter(of_type)
         unlinked = _disconnectors_of(run, connector, object_type, cs, links_t)
         todo = (pl.col(PENDING) != PENDING_NONE) | pl.col(ANCHOR).is_in(unlinked.implode())
-        if _uses_membership(rules):
-            if membership is None:
-                todo = pl.lit(True)
-            elif membership.len():
-                todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
-        work = rows_where(cs, todo)
+        every = _uses_membership(rules) and membership is None  # membership changes not known
+        if _uses_membership(rules) and membership is not None and membership.len():
+            todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
+        work = cs if every else rows_where(cs, todo)
         links_ct = links_t.join(work.select(ANCHOR), on=ANCHOR, how="semi")
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:

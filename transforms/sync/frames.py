@@ -65,6 +65,6 @@ def drop_rows(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
 def rows_where(frame: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
     """The rows of ``frame`` where ``predicate`` holds, gathered by position: a filter scans its
     whole mask once per column, which dominates on a wide frame of a million rows when a delta
-    wants a few of them."""
+    wants a few of them. ``predicate`` must be a column (not a literal)."""
     positions = frame.lazy().select(pl.arg_where(predicate)).collect().to_series()
     return frame[positions]
