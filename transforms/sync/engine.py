@@ -504,7 +504,8 @@ def _inbound_type(
     rebuilt = conform(all_new, LINKS_SCHEMA)
     if not run.full:
         # Only the links that differ are replaced (a delta mostly re-derives the links it had).
-        processed = _changed_anchors(links_ct, rebuilt)
+        flags = pl.col("anchor_assigned").fill_null(False)
+        processed = _changed_anchors(links_ct.with_columns(flags), rebuilt.with_columns(flags))
         rebuilt = rebuilt.filter(pl.col(ANCHOR).is_in(processed.implode()))
     if processed.len():
         run.links = pl.concat(
@@ -568,12 +569,11 @@ def _unjoined(rows: pl.DataFrame) -> pl.DataFrame:
     return conform(rows.select("connector", "object_type", ANCHOR).drop_nulls(ANCHOR), DISCONNECTORS_SCHEMA)
 
 
-def _changed_anchors(before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
-    """Anchors whose link rows differ between ``before`` and ``after`` (LINKS_SCHEMA frames)."""
-    flags = pl.col("anchor_assigned").fill_null(False)
-    left = before.with_columns(flags)
-    right = after.with_columns(flags)
-    columns = list(LINKS_SCHEMA)
+def _changed_anchors(left: pl.DataFrame, right: pl.DataFrame) -> pl.Series:
+    """Anchors whose rows differ between ``left`` and ``right`` (frames of the same columns, such as
+    an object's links or its reference-index values): a row one side lacks, or a different number of
+    rows (a value listed twice)."""
+    columns = left.columns
     gone = left.join(right, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
     added = right.join(left, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
     counts = (
@@ -921,25 +921,12 @@ def _update_reference_index(
         run.ref_index = pl.concat([run.ref_index.filter(~indexed), new])
         return
     # A delta re-indexes only the objects whose reference values changed (most keep theirs).
-    removed = run.ref_index.select(indexed).to_series()
-    old = run.ref_index.filter(removed)
-    keys = [ANCHOR, "target_dn"]
-    changed = pl.concat(
-        [
-            old.join(new, on=keys, how="anti").get_column(ANCHOR),
-            new.join(old, on=keys, how="anti").get_column(ANCHOR),
-            # The same values, a different number of times (a value listed twice).
-            old.group_by(ANCHOR)
-            .len()
-            .join(new.group_by(ANCHOR).len(), on=ANCHOR, how="inner")
-            .filter(pl.col("len") != pl.col("len_right"))
-            .get_column(ANCHOR),
-        ]
-    ).unique()
+    positions = run.ref_index.select(indexed).to_series().arg_true()
+    old = run.ref_index[positions]
+    changed = _changed_anchors(old, new)
     if changed.len() == 0:
         return
-    positions = removed.arg_true()
-    drop = run.ref_index.get_column(ANCHOR).gather(positions).is_in(changed.implode())
+    drop = old.get_column(ANCHOR).is_in(changed.implode())
     rest = drop_rows(run.ref_index, positions.filter(drop))
     run.ref_index = pl.concat([rest, new.filter(pl.col(ANCHOR).is_in(changed.implode()))], rechunk=False)
 
