@@ -392,7 +392,8 @@ def main() -> None:
         "contact": corp["contact"],
         "computer": corp["computer"],
     }
-    state = replace(state, connector_spaces={**state.connector_spaces, "corp": changed})
+    # The sync stage loads its state from the store, in one chunk per column (Store.query).
+    state = replace(state, connector_spaces={**state.connector_spaces, "corp": changed}).contiguous()
     pending = sum(f.filter(pl.col("_pending") != "none").height for f in changed.values())
     del corp
     # The same delta three times on the same state (the engine is pure): the first run is the figure

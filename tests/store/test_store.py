@@ -204,3 +204,15 @@ def test_the_reference_index_migration_lower_cases_dns(tmp_path: Path) -> None:
         )
     with Store(path) as store:
         assert store.read_table("reference_index").rows() == [("c", "a", "cn=b,dc=x")]
+
+
+def test_frames_are_read_in_one_chunk_per_column(tmp_path: Path) -> None:
+    """DuckDB hands rows over in batches; the store joins them (the sync gathers rows by position)."""
+    rows = 300_000  # more than two of DuckDB's batches
+    frame = pl.DataFrame({"_anchor": [f"a{i:06d}" for i in range(rows)], "n": list(range(rows))})
+    with Store(tmp_path / "s.duckdb") as store:
+        store.write_connector_space("corp", "user", frame)
+        assert store.query('SELECT * FROM "cs__corp__user"').n_chunks("all") == [1, 1]  # any query
+        read = store.read_connector_space("corp", "user")
+    assert read is not None and read.n_chunks("all") == [1, 1]
+    assert_frame_equal(read, frame)

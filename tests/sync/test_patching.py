@@ -7,8 +7,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from transforms.sync import SyncState
 from transforms.sync.engine import _spliced
 from transforms.sync.frames import drop_rows
+from transforms.sync.schema import LINKS_SCHEMA, empty
 
 HEIGHT = 1000  # few enough dropped rows (8 at most) to slice rather than filter
 
@@ -46,3 +48,19 @@ def test_splicing_nested_values_equals_setting_them(at: list[int]) -> None:
     spliced = _spliced(column, pl.Series(at, dtype=pl.UInt32), values)
     assert spliced.to_list() == expected
     assert spliced.len() == HEIGHT
+
+
+def test_a_contiguous_state_holds_the_same_frames_in_one_chunk() -> None:
+    """What the store loads (one chunk per column) is the state as it was, frame for frame."""
+    chunked = pl.concat([frame(10), frame(10)], rechunk=False)
+    state = SyncState(
+        connector_spaces={"corp": {"user": chunked}},
+        metaverse={"person": chunked.rename({"_anchor": "_mv_id"})},
+        links=empty(LINKS_SCHEMA),
+    )
+    whole = state.contiguous()
+    assert whole.connector_spaces["corp"]["user"].n_chunks("all") == [1, 1]
+    assert whole.metaverse["person"].n_chunks("all") == [1, 1]
+    assert whole.connector_spaces["corp"]["user"].equals(chunked)
+    assert whole.metaverse["person"].equals(state.metaverse["person"])
+    assert whole.disconnectors is None and whole.links.equals(state.links)

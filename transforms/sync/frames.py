@@ -62,6 +62,13 @@ def drop_rows(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
     return pl.concat(parts, rechunk=False) if parts else frame.clear()
 
 
+def contiguous(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with one chunk per column. Gathering rows by position from a column of several
+    chunks (what a delta sync does to wide frames of a million rows) costs several times more, as a
+    string column's gather merges the buffers of every chunk; frames read in batches come chunked."""
+    return frame.rechunk() if frame.width and max(frame.n_chunks("all")) > 1 else frame
+
+
 def rows_where(frame: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
     """The rows of ``frame`` where ``predicate`` holds, gathered by position: a filter scans its
     whole mask once per column, which dominates on a wide frame of a million rows when a delta

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from transforms.schema import PENDING_EXPORT_SCHEMA
+from transforms.sync.frames import contiguous
 from transforms.sync.metaverse import provenance_frame
 from transforms.sync.schema import (
     COUNTERS_SCHEMA,
@@ -53,6 +54,21 @@ class SyncState:
     def provenance(self) -> pl.DataFrame:
         """One row per metaverse value and contributing rule: ``_mv_id, attribute, connector, rule``."""
         return provenance_frame(self.metaverse)
+
+    def contiguous(self) -> SyncState:
+        """The same state with every frame in one chunk per column, as the store loads it (see
+        :func:`transforms.sync.frames.contiguous`)."""
+        return SyncState(
+            connector_spaces={
+                c: {t: contiguous(f) for t, f in ts.items()} for c, ts in self.connector_spaces.items()
+            },
+            metaverse={t: contiguous(f) for t, f in self.metaverse.items()},
+            links=contiguous(self.links),
+            export_memory=contiguous(self.export_memory),
+            reference_index=contiguous(self.reference_index),
+            staged_deletes=contiguous(self.staged_deletes),
+            disconnectors=None if self.disconnectors is None else contiguous(self.disconnectors),
+        )
 
 
 @dataclass(frozen=True)
