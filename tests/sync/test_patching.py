@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transforms.sync import SyncState
-from transforms.sync.engine import _spliced
+from transforms.sync.engine import _SPLICE_MAX, _spliced
 from transforms.sync.frames import drop_rows
 from transforms.sync.schema import LINKS_SCHEMA, empty
 
@@ -37,9 +37,10 @@ def test_dropping_a_few_rows_equals_filtering_them(drop: set[int], chunks: int) 
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.integers(0, HEIGHT - 1), unique=True, max_size=8))
+@given(st.lists(st.integers(0, HEIGHT - 1), unique=True, max_size=_SPLICE_MAX + 16))
 def test_splicing_nested_values_equals_setting_them(at: list[int]) -> None:
-    """New list values at any positions, in any order, land where a per-row assignment puts them."""
+    """New list values at any positions, in any order, land where a per-row assignment puts them,
+    spliced (a few) or gathered (many, in one chunk)."""
     column = frame(HEIGHT).get_column("members")
     values = pl.Series("members", [[f"new{p}"] for p in at], dtype=column.dtype)
     expected = column.to_list()
@@ -48,6 +49,8 @@ def test_splicing_nested_values_equals_setting_them(at: list[int]) -> None:
     spliced = _spliced(column, pl.Series(at, dtype=pl.UInt32), values)
     assert spliced.to_list() == expected
     assert spliced.len() == HEIGHT
+    if len(at) > _SPLICE_MAX:
+        assert spliced.n_chunks() == 1
 
 
 def test_a_contiguous_state_holds_the_same_frames_in_one_chunk() -> None:

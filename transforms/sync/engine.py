@@ -310,8 +310,10 @@ def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.Da
 
 
 def _reference_values(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """The reference values of ``columns``, repeats included (the lookups they feed need no
+    ``unique``, which costs as much as the lookup over a delta's hundreds of thousands of members)."""
     parts = [_values(frame, column) for column in columns]
-    return pl.concat(parts).unique() if parts else pl.Series("v", [], dtype=pl.String)
+    return pl.concat(parts) if parts else pl.Series("v", [], dtype=pl.String)
 
 
 def _confirm_memory(run: _Run) -> None:
@@ -417,14 +419,16 @@ def _inbound_type(
         links_ct = run.links.filter(of_type)
         work = cs
     else:
-        links_t = run.links.filter(of_type)
-        unlinked = _disconnectors_of(run, connector, object_type, cs, links_t)
+        unlinked = _disconnectors_of(run, connector, object_type, cs, of_type)
         todo = (pl.col(PENDING) != PENDING_NONE) | pl.col(ANCHOR).is_in(unlinked.implode())
         every = _uses_membership(rules) and membership is None  # membership changes not known
         if _uses_membership(rules) and membership is not None and membership.len():
             todo = todo | pl.col(DN).str.to_lowercase().is_in(membership.implode())
         work = cs if every else rows_where(cs, todo)
-        links_ct = links_t.join(work.select(ANCHOR), on=ANCHOR, how="semi")
+        # (Semi-joined first: the links of one type are a million rows a filter would copy.)
+        links_ct = (
+            run.links.lazy().join(work.lazy().select(ANCHOR), on=ANCHOR, how="semi").filter(of_type).collect()
+        )
     run.processed[(connector, object_type)] = work.get_column(ANCHOR)
     if work.height == 0:
         return _no_ids()
@@ -552,13 +556,14 @@ def _inbound_type(
 
 
 def _disconnectors_of(
-    run: _Run, connector: str, object_type: str, cs: pl.DataFrame, links: pl.DataFrame
+    run: _Run, connector: str, object_type: str, cs: pl.DataFrame, of_type: pl.Expr
 ) -> pl.Series:
     """Anchors of the objects of one type the last sync left unjoined: as it recorded them, else (not
-    known) by an anti-join of the connector space with its links."""
+    known) by an anti-join of the connector space with its links (``of_type`` selects them)."""
     known = run.state.disconnectors
     if known is None:
-        return cs.select(ANCHOR).join(links.select(ANCHOR), on=ANCHOR, how="anti").get_column(ANCHOR)
+        links = run.links.filter(of_type).select(ANCHOR)
+        return cs.select(ANCHOR).join(links, on=ANCHOR, how="anti").get_column(ANCHOR)
     return known.filter(
         (pl.col("connector") == connector) & (pl.col("object_type") == object_type)
     ).get_column(ANCHOR)
@@ -915,15 +920,21 @@ def _update_reference_index(
     if not works:
         return
     anchors = pl.concat(works).get_column(ANCHOR)
-    indexed = (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode())
     new = pl.concat(new_rows)
     if run.full:
+        indexed = (pl.col("connector") == connector) & pl.col(ANCHOR).is_in(anchors.implode())
         run.ref_index = pl.concat([run.ref_index.filter(~indexed), new])
         return
     # A delta re-indexes only the objects whose reference values changed (most keep theirs).
-    positions = run.ref_index.select(indexed).to_series().arg_true()
+    # Positions by anchor alone, the connector checked on the few rows found (a comparison over
+    # tens of millions of rows costs a third of the lookup).
+    found = pl.arg_where(pl.col(ANCHOR).is_in(anchors.implode()))
+    positions = run.ref_index.lazy().select(found).collect().to_series()
     old = run.ref_index[positions]
-    changed = _changed_anchors(old, new)
+    of_connector = old.get_column("connector") == connector
+    if not of_connector.all():
+        positions, old = positions.filter(of_connector), old.filter(of_connector)
+    changed = _changed_anchors(old.drop("connector"), new.drop("connector"))  # (all of ``connector``)
     if changed.len() == 0:
         return
     drop = old.get_column(ANCHOR).is_in(changed.implode())
@@ -975,7 +986,7 @@ def _lifetime(run: _Run) -> None:
     links = run.links
     if not run.full:
         # A delta only looks at the objects it touched.
-        links = links.join(ids_frame(run.touched, MV_ID), on=MV_ID, how="semi")
+        links = rows_where(links.select(MV_ID, "sustains"), pl.col(MV_ID).is_in(run.touched.implode()))
     sustained = links.filter(pl.col("sustains").fill_null(False)).get_column(MV_ID).unique()
     # A delta only looks at the touched objects no link sustains (usually none).
     unsustained = None if run.full else _minus(run.touched, sustained)
@@ -1261,13 +1272,17 @@ def _patch_rows(
     return pl.DataFrame(columns)
 
 
+_SPLICE_MAX = 64
+
+
 def _spliced(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
     """``column`` with ``values`` at positions ``at``, for nested values, which cannot be scattered.
 
-    A few changed rows (a delta's changed groups among a hundred thousand, each with its members)
-    are spliced between zero-copy slices of the column; many are gathered with the column."""
+    A few changed rows are spliced between zero-copy slices of the column; more are gathered with
+    the column, one copy: each splice adds two chunks, and a gather from a column of a thousand
+    chunks (a delta's changed groups, read back by the outbound step) costs ten times more."""
     height = column.len()
-    if at.len() > 2048 or column.n_chunks() > 1024:
+    if at.len() > _SPLICE_MAX or column.n_chunks() > 1024:
         index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
             at, pl.int_range(height, height + values.len(), dtype=pl.UInt32, eager=True)
         )
@@ -1598,9 +1613,10 @@ def _export_flow(
     attributes = list(resolution.attributes)
     if cs is not None:
         present = [a for a in attributes if a in cs.columns]
-        current_frame = cs.join(resolved.select(ANCHOR).drop_nulls(), on=ANCHOR, how="semi").select(
-            ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present]
-        )
+        current_frame = rows_where(
+            cs.select(ANCHOR, *present),
+            pl.col(ANCHOR).is_in(resolved.get_column(ANCHOR).drop_nulls().implode()),
+        ).select(ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present])
         resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
     memory = run.memory_view.join(resolved.select(MV_ID), on=MV_ID, how="semi")
     if memory.height:
