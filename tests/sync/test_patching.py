@@ -37,20 +37,29 @@ def test_dropping_a_few_rows_equals_filtering_them(drop: set[int], chunks: int) 
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.integers(0, HEIGHT - 1), unique=True, max_size=_SPLICE_MAX + 16))
+@given(st.lists(st.integers(0, HEIGHT - 1), unique=True, max_size=8))
 def test_splicing_nested_values_equals_setting_them(at: list[int]) -> None:
-    """New list values at any positions, in any order, land where a per-row assignment puts them,
-    spliced (a few) or gathered (many, in one chunk)."""
-    column = frame(HEIGHT).get_column("members")
+    """New list values at any positions, in any order, land where a per-row assignment puts them."""
+    _check_splice(HEIGHT, at)
+
+
+def test_many_nested_values_are_gathered_in_one_chunk() -> None:
+    """More changed rows than are worth splicing: the same values, in one chunk."""
+    height = 3 * (_SPLICE_MAX + 10)
+    spliced = _check_splice(height, list(range(height))[::-3])  # every third row, last first
+    assert spliced.n_chunks() == 1
+
+
+def _check_splice(height: int, at: list[int]) -> pl.Series:
+    column = frame(height).get_column("members")
     values = pl.Series("members", [[f"new{p}"] for p in at], dtype=column.dtype)
     expected = column.to_list()
     for p, value in zip(at, values.to_list(), strict=True):
         expected[p] = value
     spliced = _spliced(column, pl.Series(at, dtype=pl.UInt32), values)
     assert spliced.to_list() == expected
-    assert spliced.len() == HEIGHT
-    if len(at) > _SPLICE_MAX:
-        assert spliced.n_chunks() == 1
+    assert spliced.len() == height
+    return spliced
 
 
 def test_a_contiguous_state_holds_the_same_frames_in_one_chunk() -> None:

@@ -1272,15 +1272,16 @@ def _patch_rows(
     return pl.DataFrame(columns)
 
 
-_SPLICE_MAX = 64
+_SPLICE_MAX = 2048
 
 
 def _spliced(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
     """``column`` with ``values`` at positions ``at``, for nested values, which cannot be scattered.
 
-    A few changed rows are spliced between zero-copy slices of the column; more are gathered with
-    the column, one copy: each splice adds two chunks, and a gather from a column of a thousand
-    chunks (a delta's changed groups, read back by the outbound step) costs ten times more."""
+    A few changed rows (a delta's changed groups among a hundred thousand, each with its members)
+    are spliced between zero-copy slices of the column; many are gathered with the column. Each
+    splice adds two chunks, which slows a later gather from the column (the outbound step reads the
+    changed groups back), but at a thousand groups less than one copy of ten million members."""
     height = column.len()
     if at.len() > _SPLICE_MAX or column.n_chunks() > 1024:
         index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
