@@ -27,10 +27,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import polars as pl
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import flows  # noqa: E402, F401, I001  (first: it sets the allocator's page decay before Polars loads)
+import polars as pl  # noqa: E402
 
 from flows.config import with_option_defaults  # noqa: E402
 from flows.rulesets import read_rule_files  # noqa: E402

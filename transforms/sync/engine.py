@@ -297,11 +297,17 @@ def _dn_map(run: _Run, connector: str, wanted: pl.Series | None = None) -> pl.Da
     if wanted is None:
         found = links.collect()
     else:
-        keys = wanted.drop_nulls().unique().rename("key").to_frame()
-        found = links.join(keys.lazy(), on="key", how="semi", maintain_order="left").collect()
+        # (Repeats are fine for a lookup; counting the distinct keys costs half of listing them.)
+        keys = wanted.drop_nulls().rename("key").to_frame()
+        columns = run.links.select("connector", ANCHOR, DN, MV_ID)
+        found = (
+            _links_where(columns, DN, keys.get_column("key"))
+            .filter(joined)
+            .select(pl.col(DN).alias("key"), pl.col(MV_ID).alias("value"))
+        )
         distinct = found.get_column("key").n_unique()
-        if distinct < keys.height:
-            misses = keys.join(found, on="key", how="anti").get_column("key").str.to_lowercase()
+        if distinct < keys.get_column("key").n_unique():
+            misses = keys.join(found, on="key", how="anti").get_column("key").unique().str.to_lowercase()
             folded = pl.col("key").str.to_lowercase().is_in(misses.implode())
             found = pl.concat([found, links.filter(folded).collect()])
         elif distinct == found.height:
@@ -330,11 +336,16 @@ def _confirm_memory(run: _Run) -> None:
             changed = rows_where(frame, pl.col(PENDING) != PENDING_NONE)
             if changed.height == 0:
                 continue
-            links = run.links.filter(
-                (pl.col("connector") == connector)
-                & (pl.col("object_type") == object_type)
-                & pl.col(ANCHOR).is_not_null()
-            ).select(ANCHOR, MV_ID)
+            links = (
+                run.links.lazy()
+                .filter(
+                    (pl.col("connector") == connector)
+                    & (pl.col("object_type") == object_type)
+                    & pl.col(ANCHOR).is_not_null()
+                )
+                .select(ANCHOR, MV_ID)
+                .collect()
+            )
             changed = changed.join(links, on=ANCHOR, how="inner", maintain_order="left")
             if changed.height:
                 pending.append((connector, changed))
@@ -681,9 +692,11 @@ def _membership_changes(run: _Run, connector: str) -> pl.Series | None:
     if not changed_frames:
         return _no_ids()
     links = (
-        run.links.filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
+        run.links.lazy()
+        .filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
         .select(ANCHOR, pl.col(DN).alias("__old_dn"))
         .unique(ANCHOR, keep="first", maintain_order=True)
+        .collect()
     )
     rows: list[pl.DataFrame] = []
     new_values: list[pl.DataFrame] = []
@@ -813,9 +826,15 @@ def _join_and_project(
     if candidates.height == 0:
         return pl.DataFrame(schema=LINKS_SCHEMA), candidates, empty_err
     # Links disjoined in this run (their objects are among the candidates) no longer hold their MV object.
-    joined_mv = run.links.filter(
-        (pl.col("connector") == connector) & ~pl.col(ANCHOR).is_in(released.implode()).fill_null(False)
-    ).get_column(MV_ID)
+    joined_mv = (
+        run.links.lazy()
+        .filter(
+            (pl.col("connector") == connector) & ~pl.col(ANCHOR).is_in(released.implode()).fill_null(False)
+        )
+        .select(MV_ID)
+        .collect()
+        .get_column(MV_ID)
+    )
     link_frames: list[pl.DataFrame] = []
     projected_frames: list[pl.DataFrame] = []
     errors: list[pl.DataFrame] = []
@@ -1156,9 +1175,10 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
     if record and failed.height:
         run.error(
             failed.join(
-                run.links.filter(pl.col("direction") == Direction.INBOUND.value).select(
-                    "connector", "object_type", MV_ID, ANCHOR
-                ),
+                run.links.lazy()
+                .filter(pl.col("direction") == Direction.INBOUND.value)
+                .select("connector", "object_type", MV_ID, ANCHOR)
+                .collect(),
                 on=["connector", "object_type", MV_ID],
                 how="left",
             ),
@@ -1386,10 +1406,14 @@ def _outbound_connector(run: _Run, connector: str) -> None:
 def _links_of(run: _Run, frame: pl.DataFrame, connector: str) -> pl.DataFrame:
     """The links to ``connector`` of the metaverse objects of ``frame`` (all of them in a full run,
     whose focus is all)."""
-    links = run.links.lazy().filter(pl.col("connector") == connector)
-    if not run.full:
-        links = links.join(frame.lazy().select(MV_ID), on=MV_ID, how="semi", maintain_order="left")
-    return links.collect()
+    links = run.links if run.full else _links_where(run.links, MV_ID, frame.get_column(MV_ID))
+    return links.filter(pl.col("connector") == connector)
+
+
+def _links_where(links: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
+    """The links whose ``column`` is one of ``values``, in link order: found first, filtered after (a
+    filter on the connector first would copy the million links of a connector, only to keep a few)."""
+    return rows_where(links, pl.col(column).is_in(values.implode()))
 
 
 def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
@@ -1513,9 +1537,13 @@ def _outbound_join_or_provision(
                 how="inner",
             )
             matches = pl.concat([matches, by_dn.select(MV_ID, ANCHOR)])
-    linked_anchors = run.links.filter(
-        (pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null()
-    ).get_column(ANCHOR)
+    linked_anchors = (
+        run.links.lazy()
+        .filter((pl.col("connector") == connector) & pl.col(ANCHOR).is_not_null())
+        .select(ANCHOR)
+        .collect()
+        .get_column(ANCHOR)
+    )
     dup = matches.group_by(ANCHOR).len().filter(pl.col("len") > 1).get_column(ANCHOR)
     bad = matches.filter(pl.col(ANCHOR).is_in(dup.implode()) | pl.col(ANCHOR).is_in(linked_anchors.implode()))
     good = matches.join(bad.select(MV_ID), on=MV_ID, how="anti")
@@ -1590,10 +1618,10 @@ def _export_flow(
     resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
     refs = [a for a in resolution.attributes if a in run.references]
     if refs:
-        links_c = run.links.lazy().filter(pl.col("connector") == connector)
+        columns = run.links.select("connector", MV_ID, ANCHOR, DN)
         if not run.full:
-            named = _reference_values(resolved, refs).rename(MV_ID).to_frame().lazy()
-            links_c = links_c.join(named, on=MV_ID, how="semi", maintain_order="left")
+            columns = _links_where(columns, MV_ID, _reference_values(resolved, refs))
+        links_c = columns.lazy().filter(pl.col("connector") == connector)
         # Anchor, else DN; an object this run provisions (no anchor, no DN: created by this export)
         # is a placeholder. Older pending adds (their create failed) are left out until they exist.
         new_here = run.provisioned.get(connector, _no_ids())

@@ -74,4 +74,6 @@ def rows_where(frame: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
     whole mask once per column, which dominates on a wide frame of a million rows when a delta
     wants a few of them. ``predicate`` must be a column (not a literal)."""
     positions = frame.lazy().select(pl.arg_where(predicate)).collect().to_series()
+    if positions.len() == frame.height:
+        return frame  # every row, not a copy (a settling sync processes whole connector spaces)
     return frame[positions]
