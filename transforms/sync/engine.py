@@ -1229,10 +1229,10 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             # Only objects that were joined before this run count as "connectors with flow updates".
             existing = _union(*run.kept.values())
             if existing.len():
-                known = pl.col(MV_ID).is_in(existing.implode())
-                run.changed_mv = _union(
-                    run.changed_mv, _changed_ids(old.filter(known), updated.filter(known))
-                )
+                # (Rows compared where they are, the known ones picked after: filtering both wide
+                # frames first copied them, every row of them in a settling sync.)
+                changed = _changed_ids(old, updated)
+                run.changed_mv = _union(run.changed_mv, changed.filter(changed.is_in(existing.implode())))
         if positions is not None:
             run.mv[mv_type] = _patch_rows(frame, positions, old, updated)
             continue
