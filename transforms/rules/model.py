@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from transforms.errors import InputError
 
@@ -203,9 +204,10 @@ class SyncRule:
     def join_source_attributes(self) -> frozenset[str]:
         return frozenset(c.source for g in self.join for c in g.conditions)
 
-    @property
+    @cached_property
     def source_attributes(self) -> frozenset[str]:
-        """Every attribute of the source object the rule reads: scope, join, flow sources, expressions."""
+        """Every attribute of the source object the rule reads: scope, join, flow sources, expressions
+        (parsed once per rule: every sync asks)."""
         from transforms.expressions import attributes_of, parse  # the model stays importable on its own
 
         names = {c.attribute for g in self.scope for c in g.conditions} | set(self.join_source_attributes)

@@ -1357,7 +1357,8 @@ def _changed_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.Series:
         MV_ID, *[pl.col(c) if c in before.columns else pl.lit(None).alias(c) for c in columns]
     )
     after = after.select(MV_ID, *columns)
-    before = before.select(MV_ID, *[pl.col(c).cast(after.schema[c], strict=False) for c in columns])
+    schema = after.schema  # (built anew on every access: once, not once per column)
+    before = before.select(MV_ID, *[pl.col(c).cast(schema[c], strict=False) for c in columns])
     differs = before.drop(MV_ID).hash_rows() != after.drop(MV_ID).hash_rows()
     return after.get_column(MV_ID).filter(differs)
 
@@ -1423,9 +1424,10 @@ def _mv_referrers(run: _Run, ids: pl.Series) -> pl.Series:
     parts: list[pl.Series] = []
     wanted = ids.implode()
     for frame in run.mv.values():
+        schema = frame.schema
         for column in _reference_columns(run, frame):
             values = frame.select(MV_ID, pl.col(column))
-            if isinstance(frame.schema[column], pl.List):
+            if isinstance(schema[column], pl.List):
                 values = values.explode(column)
             parts.append(values.filter(pl.col(column).is_in(wanted)).get_column(MV_ID))
     return _union(*parts)
@@ -1641,11 +1643,12 @@ def _export_flow(
     cs = run.cs.get(connector, {}).get(target_type)
     attributes = list(resolution.attributes)
     if cs is not None:
-        present = [a for a in attributes if a in cs.columns]
+        cs_schema = cs.schema
+        present = [a for a in attributes if a in cs_schema]
         current_frame = rows_where(
             cs.select(ANCHOR, *present),
             pl.col(ANCHOR).is_in(resolved.get_column(ANCHOR).drop_nulls().implode()),
-        ).select(ANCHOR, *[json_expr(pl.col(a), cs.schema[a]).alias("\x00cur" + a) for a in present])
+        ).select(ANCHOR, *[json_expr(pl.col(a), cs_schema[a]).alias("\x00cur" + a) for a in present])
         resolved = resolved.join(current_frame, on=ANCHOR, how="left", maintain_order="left")
     memory = run.memory_view.join(resolved.select(MV_ID), on=MV_ID, how="semi")
     if memory.height:
@@ -1653,8 +1656,8 @@ def _export_flow(
         wide = wide.rename({c: "\x00mem" + c for c in wide.columns if c != MV_ID})
         resolved = resolved.join(wide, on=MV_ID, how="left", maintain_order="left")
     is_add = pl.col(ANCHOR).is_null()
-    # One parallel pass computes every attribute's JSON and change flag; the per-attribute filters
-    # below then only pick rows.
+    resolved_schema = resolved.schema
+    # One parallel pass computes every attribute's JSON and change flag.
     computed: list[pl.Expr] = [
         pl.col(MV_ID),
         pl.col(ANCHOR),
@@ -1662,11 +1665,11 @@ def _export_flow(
         is_add.alias("__add"),
     ]
     for i, attribute in enumerate(attributes):
-        desired = json_expr(pl.col(attribute), resolved.schema[attribute])
+        desired = json_expr(pl.col(attribute), resolved_schema[attribute])
         if attribute in refs:
             desired = markers_to_placeholders(desired)
         current_parts = [
-            pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved.columns
+            pl.col(p + attribute) for p in ("\x00mem", "\x00cur") if p + attribute in resolved_schema
         ]
         current: pl.Expr = pl.coalesce(current_parts) if current_parts else pl.lit(None, dtype=pl.String)
         code = pl.col(attribute + CODE)
@@ -1678,23 +1681,37 @@ def _export_flow(
             pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias(f"__o{i}"),
         ]
     diffs = resolved.select(computed)
+    if not attributes:
+        return
     op = pl.when(pl.col("__add")).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op")
-    parts: list[pl.DataFrame] = [
-        diffs.filter(pl.col(f"__c{i}")).select(
+    # Every attribute's (changed, old, new) as one struct column, stacked by one unpivot (attribute by
+    # attribute, as a filter per attribute would list them) and filtered once.
+    index = [MV_ID, ANCHOR, DN, "__add"]
+    stacked = diffs.select(
+        *index,
+        *[
+            pl.struct(
+                pl.col(f"__c{i}").alias("__c"),
+                pl.col(f"__o{i}").cast(pl.String).alias("old_value"),
+                pl.col(f"__n{i}").cast(pl.String).alias("new_value"),
+            ).alias(f"__s{i}")
+            for i in range(len(attributes))
+        ],
+    ).unpivot(index=index, variable_name="__attr", value_name="__v")
+    names = {f"__s{i}": attribute for i, attribute in enumerate(attributes)}
+    out = (
+        stacked.unnest("__v")
+        .filter(pl.col("__c"))
+        .select(
             MV_ID,
             ANCHOR,
             DN,
             op,
-            pl.lit(attribute).alias("attribute"),
-            pl.col(f"__o{i}").alias("old_value"),
-            pl.col(f"__n{i}").alias("new_value"),
+            pl.col("__attr").replace_strict(names, return_dtype=pl.String).alias("attribute"),
+            "old_value",
+            "new_value",
         )
-        for i, attribute in enumerate(attributes)
-    ]
-    if not parts:
-        return
-    out = pl.concat(parts).with_columns(
-        pl.lit(connector).alias("connector"), pl.lit(target_type).alias("object_type")
+        .with_columns(pl.lit(connector).alias("connector"), pl.lit(target_type).alias("object_type"))
     )
     run.exports.append(conform(out, PENDING_EXPORT_SCHEMA))
     updated = out.filter(pl.col("op") == EXPORT_UPDATE).get_column(MV_ID).n_unique()
