@@ -1681,37 +1681,25 @@ def _export_flow(
             pl.when(is_add).then(pl.lit(None, dtype=pl.String)).otherwise(current).alias(f"__o{i}"),
         ]
     diffs = resolved.select(computed)
-    if not attributes:
-        return
     op = pl.when(pl.col("__add")).then(pl.lit(EXPORT_ADD)).otherwise(pl.lit(EXPORT_UPDATE)).alias("op")
-    # Every attribute's (changed, old, new) as one struct column, stacked by one unpivot (attribute by
-    # attribute, as a filter per attribute would list them) and filtered once.
-    index = [MV_ID, ANCHOR, DN, "__add"]
-    stacked = diffs.select(
-        *index,
-        *[
-            pl.struct(
-                pl.col(f"__c{i}").alias("__c"),
-                pl.col(f"__o{i}").cast(pl.String).alias("old_value"),
-                pl.col(f"__n{i}").cast(pl.String).alias("new_value"),
-            ).alias(f"__s{i}")
-            for i in range(len(attributes))
-        ],
-    ).unpivot(index=index, variable_name="__attr", value_name="__v")
-    names = {f"__s{i}": attribute for i, attribute in enumerate(attributes)}
-    out = (
-        stacked.unnest("__v")
-        .filter(pl.col("__c"))
-        .select(
+    # (A filter per attribute: stacking every attribute first, to filter once, costs a full sync
+    # tens of millions of rows.)
+    parts: list[pl.DataFrame] = [
+        diffs.filter(pl.col(f"__c{i}")).select(
             MV_ID,
             ANCHOR,
             DN,
             op,
-            pl.col("__attr").replace_strict(names, return_dtype=pl.String).alias("attribute"),
-            "old_value",
-            "new_value",
+            pl.lit(attribute).alias("attribute"),
+            pl.col(f"__o{i}").alias("old_value"),
+            pl.col(f"__n{i}").alias("new_value"),
         )
-        .with_columns(pl.lit(connector).alias("connector"), pl.lit(target_type).alias("object_type"))
+        for i, attribute in enumerate(attributes)
+    ]
+    if not parts:
+        return
+    out = pl.concat(parts).with_columns(
+        pl.lit(connector).alias("connector"), pl.lit(target_type).alias("object_type")
     )
     run.exports.append(conform(out, PENDING_EXPORT_SCHEMA))
     updated = out.filter(pl.col("op") == EXPORT_UPDATE).get_column(MV_ID).n_unique()
