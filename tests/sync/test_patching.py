@@ -8,8 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transforms.sync import SyncState
-from transforms.sync.engine import _SPLICE_MAX, _spliced
-from transforms.sync.frames import drop_rows
+from transforms.sync.engine import (
+    _SPLICE_MAX,
+    _focus_rows,
+    _patch_rows,
+    _remember_patch,
+    _Run,
+    _spliced,
+    default_mv_ids,
+)
+from transforms.sync.frames import drop_rows, rows_where
 from transforms.sync.schema import LINKS_SCHEMA, empty
 
 HEIGHT = 1000  # few enough dropped rows (8 at most) to slice rather than filter
@@ -76,3 +84,60 @@ def test_a_contiguous_state_holds_the_same_frames_in_one_chunk() -> None:
     assert whole.connector_spaces["corp"]["user"].equals(chunked)
     assert whole.metaverse["person"].equals(state.metaverse["person"])
     assert whole.disconnectors is None and whole.links.equals(state.links)
+
+
+def _delta_run() -> _Run:
+    return _Run(
+        state=SyncState(),
+        rules=[],
+        order=[],
+        params={},
+        partitions={},
+        references=frozenset(),
+        new_ids=default_mv_ids,
+        full=False,
+    )
+
+
+def _patch(run: _Run, frame: pl.DataFrame, at: list[int], tag: str) -> pl.DataFrame:
+    """Patch the rows at ``at`` as a delta does (members and a flat column), remembering the patch."""
+    positions = pl.Series(at, dtype=pl.UInt32)
+    old = frame[positions]
+    updated = old.with_columns(
+        pl.col("members").list.concat(pl.lit([tag])), (pl.col("title") + tag).alias("title")
+    )
+    after = _patch_rows(frame, positions, old, updated)
+    _remember_patch(run, "group", frame, positions, updated, after)
+    return after
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, HEIGHT - 1), unique=True, max_size=12),
+    st.lists(st.integers(0, HEIGHT - 1), unique=True, max_size=12),
+    st.lists(st.integers(0, HEIGHT - 1), unique=True, min_size=1, max_size=30),
+)
+def test_focus_rows_of_a_patched_frame_equal_a_gather(
+    first: list[int], second: list[int], focus: list[int]
+) -> None:
+    """The outbound step's rows (patched ones from the kept rows, the others from the frame before the
+    patches) are the rows of the patched frame, in its order, after one or two patches."""
+    run = _delta_run()
+    frame = frame_with_ids(HEIGHT)
+    patched = _patch(run, _patch(run, frame, first, "1"), second, "2")
+    ids = frame.get_column("_mv_id").gather(focus)
+    expected = rows_where(patched, pl.col("_mv_id").is_in(ids.implode()))
+    assert _focus_rows(run, "group", patched, ids).equals(expected)
+    # A frame changed since (not the one patched) is read as it is.
+    other = patched.head(HEIGHT - 1)
+    assert _focus_rows(run, "group", other, ids).equals(
+        rows_where(other, pl.col("_mv_id").is_in(ids.implode()))
+    )
+
+
+def frame_with_ids(height: int) -> pl.DataFrame:
+    return (
+        frame(height)
+        .rename({"_anchor": "_mv_id"})
+        .with_columns(pl.format("t{}", pl.col("_mv_id")).alias("title"))
+    )

@@ -110,6 +110,9 @@ class _Run:
     implied: dict[tuple[str, str], dict[str, pl.DataType]] = field(default_factory=dict)
     # Export memory of the connector being synced outbound, cut down to the objects in focus once.
     memory_view: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXPORT_MEMORY_SCHEMA))
+    # mv type -> (the frame before this run patched it in place, the rows patched since, with their
+    # positions as ``__pos``, the patched frame they belong to): see _focus_rows.
+    patched: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = field(default_factory=dict)
 
     def changed_link(self, connector: str, *ids: pl.Series) -> None:
         self.link_changed[connector] = _union(self.link_changed.get(connector, _no_ids()), *ids)
@@ -1235,9 +1238,55 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 run.changed_mv = _union(run.changed_mv, changed.filter(changed.is_in(existing.implode())))
         if positions is not None:
             run.mv[mv_type] = _patch_rows(frame, positions, old, updated)
+            _remember_patch(run, mv_type, frame, positions, updated, run.mv[mv_type])
             continue
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
+
+
+def _remember_patch(
+    run: _Run,
+    mv_type: str,
+    before: pl.DataFrame,
+    positions: pl.Series,
+    updated: pl.DataFrame,
+    after: pl.DataFrame,
+) -> None:
+    """Keep the rows a delta patched (``updated``, at ``positions`` of ``before``, giving ``after``)
+    and the frame as it was before this run's first patch of it, for :func:`_focus_rows`."""
+    schema = after.schema
+    rows = updated.select([pl.col(c).cast(t) for c, t in schema.items()]).with_columns(
+        positions.cast(pl.UInt32).alias("__pos")
+    )
+    kept = run.patched.get(mv_type)
+    base = before
+    if kept is not None and kept[2] is before:  # patched again (a second pass of this run)
+        base, earlier, _ = kept
+        rest = earlier.filter(~pl.col("__pos").is_in(positions.cast(pl.UInt32).implode()))
+        rows = pl.concat([rest, rows], how="diagonal_relaxed")
+    run.patched[mv_type] = (base, rows, after)
+
+
+def _focus_rows(run: _Run, mv_type: str, frame: pl.DataFrame, focus: pl.Series) -> pl.DataFrame:
+    """The rows of ``focus`` in ``frame``, in frame order. Rows this run patched in place come from the
+    rows it kept, the others from the frame before its first patch (the same rows): a gather from a
+    nested column that splices cut into chunks (a thousand changed groups' members) copies the whole
+    column first."""
+    kept = run.patched.get(mv_type)
+    if kept is None or kept[2] is not frame:  # not patched, or changed since
+        return rows_where(frame, pl.col(MV_ID).is_in(focus.implode()))
+    base, rows, _ = kept
+    positions = frame.lazy().select(pl.arg_where(pl.col(MV_ID).is_in(focus.implode()))).collect().to_series()
+    patched = rows.get_column("__pos")
+    fresh = rows.filter(patched.is_in(positions.implode()))
+    others = positions.filter(~positions.is_in(patched.implode()))
+    stale = base[others].with_columns(others.alias("__pos"))
+    schema = frame.schema
+    return (
+        pl.concat([stale, fresh], how="diagonal_relaxed")
+        .sort("__pos")
+        .select([pl.col(c).cast(t) for c, t in schema.items()])
+    )
 
 
 def _positions(frame: pl.DataFrame, ids: pl.Series) -> pl.Series | None:
@@ -1391,7 +1440,7 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         if frame is None:
             continue
         if focus is not None:
-            frame = rows_where(frame, pl.col(MV_ID).is_in(focus.implode()))
+            frame = _focus_rows(run, mv_type, frame, focus)
         if frame.height == 0:
             continue
         typed = [b for b in rules if b.rule.source_object_type == mv_type]
