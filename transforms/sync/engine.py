@@ -1308,10 +1308,15 @@ def _patch_rows(
     """``frame`` with the rows at ``positions`` (``old``, aligned with ``updated``) replaced by
     ``updated``; only columns with a changed value are rebuilt (a delta changes a few columns)."""
     height = frame.height
+    existing = frame.schema
+    unchanged = _unchanged_columns(existing, old, updated)
     columns: list[pl.Series] = []
-    for name in [*frame.columns, *[c for c in updated.columns if c not in frame.columns]]:
+    for name in [*existing, *[c for c in updated.columns if c not in existing]]:
+        if name in unchanged:
+            columns.append(frame.get_column(name))
+            continue
         new = updated.get_column(name)
-        if name in frame.columns:
+        if name in existing:
             column = frame.get_column(name)
             before = old.get_column(name)
         else:
@@ -1339,6 +1344,24 @@ def _patch_rows(
             continue
         columns.append(_spliced(column, at, values).rename(name))
     return pl.DataFrame(columns)
+
+
+def _unchanged_columns(
+    schema: Mapping[str, pl.DataType], old: pl.DataFrame, updated: pl.DataFrame
+) -> frozenset[str]:
+    """Columns of the same type everywhere whose ``updated`` values equal the ``old`` ones, compared
+    in one parallel pass (a comparison per column costs a delta as much again); empty when that
+    comparison cannot be made, and the columns are then compared one by one."""
+    old_schema, new_schema = old.schema, updated.schema
+    same = [n for n, t in schema.items() if old_schema.get(n) == t and new_schema.get(n) == t]
+    if not same or old.height == 0:
+        return frozenset(same if old.height == 0 else ())
+    try:
+        pairs = old.select(same).hstack(updated.select(pl.col(n).alias("\x00" + n) for n in same))
+        flags = pairs.select(pl.col(n).ne_missing(pl.col("\x00" + n)).any().alias(n) for n in same).row(0)
+    except pl.exceptions.PolarsError:
+        return frozenset()
+    return frozenset(n for n, differs in zip(same, flags, strict=True) if not differs)
 
 
 _SPLICE_MAX = 2048
