@@ -593,8 +593,19 @@ def _changed_anchors(left: pl.DataFrame, right: pl.DataFrame) -> pl.Series:
     an object's links or its reference-index values): a row one side lacks, or a different number of
     rows (a value listed twice)."""
     columns = left.columns
-    gone = left.join(right, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
-    added = right.join(left, on=columns, how="anti", nulls_equal=True).get_column(ANCHOR)
+    # Rows are paired by a hash of the whole row (one 64-bit key instead of every column, which costs
+    # three times more on the hundreds of thousands of member rows of a delta's changed groups), and a
+    # pair counts as equal only if its values are (a hash collision pairs rows that differ).
+    row = pl.struct(columns).hash().alias("__h")
+    lefts = left.with_columns(row).with_row_index("__l")
+    rights = right.with_columns(row).with_row_index("__r")
+    equal = (
+        lefts.join(rights, on="__h", how="inner", suffix="__right")
+        .filter(pl.all_horizontal(pl.col(c).eq_missing(pl.col(c + "__right")) for c in columns))
+        .select("__l", "__r")
+    )
+    gone = lefts.filter(~pl.col("__l").is_in(equal.get_column("__l").implode())).get_column(ANCHOR)
+    added = rights.filter(~pl.col("__r").is_in(equal.get_column("__r").implode())).get_column(ANCHOR)
     counts = (
         left.group_by(ANCHOR)
         .len()
