@@ -1365,8 +1365,10 @@ def _unchanged_columns(
     comparison cannot be made, and the columns are then compared one by one."""
     old_schema, new_schema = old.schema, updated.schema
     same = [n for n, t in schema.items() if old_schema.get(n) == t and new_schema.get(n) == t]
-    if not same or old.height == 0:
-        return frozenset(same if old.height == 0 else ())
+    if old.height == 0:
+        return frozenset(same)
+    if not same:
+        return frozenset()
     try:
         pairs = old.select(same).hstack(updated.select(pl.col(n).alias("\x00" + n) for n in same))
         flags = pairs.select(pl.col(n).ne_missing(pl.col("\x00" + n)).any().alias(n) for n in same).row(0)
@@ -1383,8 +1385,8 @@ def _spliced(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
 
     A few changed rows (a delta's changed groups among a hundred thousand, each with its members)
     are spliced between zero-copy slices of the column; many are gathered with the column. Each
-    splice adds two chunks, which slows a later gather from the column (the outbound step reads the
-    changed groups back), but at a thousand groups less than one copy of ten million members."""
+    splice adds two chunks, and a gather from such a column copies it whole first: the outbound step
+    reads the rows a run patched from the rows it kept (:func:`_focus_rows`), not from the column."""
     height = column.len()
     if at.len() > _SPLICE_MAX or column.n_chunks() > 1024:
         index = pl.int_range(height, dtype=pl.UInt32, eager=True).scatter(
