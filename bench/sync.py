@@ -398,8 +398,7 @@ def main() -> None:
     pending = sum(f.filter(pl.col("_pending") != "none").height for f in changed.values())
     del corp
     # The same delta three times on the same state (the engine is pure): the first run is the figure
-    # (a scheduled cycle runs in a fresh process and pays for compiling its flows); all three show
-    # how much one run varies on this machine.
+    # (a scheduled cycle runs it once); all three show how much one run varies on this machine.
     runs: list[float] = []
     for _ in range(3):
         t = time.perf_counter()

@@ -34,7 +34,15 @@ from transforms.schema import (
     PENDING_NONE,
 )
 from transforms.sync.flows import CODE, KIND_IGNORE, BoundRule, Resolution, compile_flow, resolve
-from transforms.sync.frames import concat, conform, drop_rows, ids_frame, rows_where, with_system_columns
+from transforms.sync.frames import (
+    concat,
+    conform,
+    drop_rows,
+    ids_frame,
+    positions_where,
+    rows_where,
+    with_system_columns,
+)
 from transforms.sync.join import match_groups
 from transforms.sync.metaverse import LABEL_SEPARATOR, PROVENANCE_PREFIX, combine, final_values
 from transforms.sync.params import PartitionParams, row_params, with_partition_columns
@@ -961,8 +969,7 @@ def _update_reference_index(
     # A delta re-indexes only the objects whose reference values changed (most keep theirs).
     # Positions by anchor alone, the connector checked on the few rows found (a comparison over
     # tens of millions of rows costs a third of the lookup).
-    found = pl.arg_where(pl.col(ANCHOR).is_in(anchors.implode()))
-    positions = run.ref_index.lazy().select(found).collect().to_series()
+    positions = positions_where(run.ref_index, pl.col(ANCHOR).is_in(anchors.implode()))
     old = run.ref_index[positions]
     of_connector = old.get_column("connector") == connector
     if not of_connector.all():
@@ -1287,7 +1294,7 @@ def _focus_rows(run: _Run, mv_type: str, frame: pl.DataFrame, focus: pl.Series) 
     if kept is None or kept[2] is not frame:  # not patched, or changed since
         return rows_where(frame, pl.col(MV_ID).is_in(focus.implode()))
     base, rows, _ = kept
-    positions = frame.lazy().select(pl.arg_where(pl.col(MV_ID).is_in(focus.implode()))).collect().to_series()
+    positions = positions_where(frame, pl.col(MV_ID).is_in(focus.implode()))
     patched = rows.get_column("__pos")
     fresh = rows.filter(patched.is_in(positions.implode()))
     others = positions.filter(~positions.is_in(patched.implode()))

@@ -69,11 +69,17 @@ def contiguous(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.rechunk() if frame.width and max(frame.n_chunks("all")) > 1 else frame
 
 
+def positions_where(frame: pl.DataFrame, predicate: pl.Expr) -> pl.Series:
+    """The positions (ascending) of the rows of ``frame`` where ``predicate`` holds; ``predicate``
+    must be a column (not a literal)."""
+    return frame.lazy().select(pl.arg_where(predicate)).collect().to_series()
+
+
 def rows_where(frame: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
     """The rows of ``frame`` where ``predicate`` holds, gathered by position: a filter scans its
     whole mask once per column, which dominates on a wide frame of a million rows when a delta
     wants a few of them. ``predicate`` must be a column (not a literal)."""
-    positions = frame.lazy().select(pl.arg_where(predicate)).collect().to_series()
+    positions = positions_where(frame, predicate)
     if positions.len() == frame.height:
         return frame  # every row, not a copy (a settling sync processes whole connector spaces)
     return frame[positions]
