@@ -55,7 +55,8 @@ RULES = [
         14,
         connector="aad",
         join=join([("sourceAnchor", "sourceAnchor")]),
-        flows=(direct("cloudAnchor", "_anchor"),),
+        # usageLocation only the target flows; displayName is the forest's, unless the forest has none.
+        flows=(direct("cloudAnchor", "_anchor"), direct("usageLocation"), direct("displayName")),
     ),
     rule(
         "Out - User",
@@ -328,3 +329,110 @@ def test_delta_sync_re_resolves_references_to_a_renamed_object() -> None:
     delta = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
     person = delta.state.metaverse["person"].sort("_mv_id")
     assert person.select("_mv_id", "manager").rows() == [("ad|u1", None), ("ad|u2", "ad|u1"), ("ad|u3", None)]
+
+
+def cloud_st() -> st.SearchStrategy[dict[str, Any]]:
+    """An imported target object's values: its source anchor may be another object's."""
+    return st.fixed_dictionaries(
+        {
+            "own_anchor": st.sampled_from([True, True, False]),
+            "usageLocation": st.sampled_from([None, "DK", "US"]),
+            "displayName": st.sampled_from([None, "Cloud"]),
+        }
+    )
+
+
+def cloud_users(base: SyncState, draws: list[dict[str, Any]], pending: list[str]) -> pl.DataFrame:
+    """Target objects of the users ``base`` provisioned, with drawn values and pending flags ("absent":
+    not imported)."""
+    provisioned = dict(
+        base.links.filter((pl.col("connector") == "aad") & pl.col("_anchor").is_not_null())
+        .select("_mv_id", pl.struct("_anchor", "_dn"))
+        .rows()
+    )
+    objects = []
+    for i, (values, flag) in enumerate(zip(draws, pending, strict=True)):
+        link = provisioned.get(f"ad|u{i}")
+        if link is None or flag == "absent":
+            continue
+        source_anchor = f"g{i}" if values["own_anchor"] else f"g{(i + 1) % N}"
+        objects.append(
+            {
+                **link,
+                "sourceAnchor": source_anchor,
+                "usageLocation": values["usageLocation"],
+                "displayName": values["displayName"],
+                "_pending": flag,
+            }
+        )
+    schema = {c: pl.String() for c in ("_anchor", "_dn", "sourceAnchor", "usageLocation", "displayName")}
+    return pl.DataFrame(objects, schema={**schema, "_pending": pl.String()})
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scenario(),
+    st.lists(cloud_st(), min_size=N, max_size=N),
+    st.lists(cloud_st(), min_size=N, max_size=N),
+    st.lists(st.sampled_from(["absent", "add"]), min_size=N, max_size=N),
+    st.lists(st.sampled_from(["none", "none", "update", "delete"]), min_size=N, max_size=N),
+)
+def test_delta_sync_of_target_imports_equals_full_sync(
+    case: tuple[SyncState, list[Any], list[Any]],
+    imported: list[dict[str, Any]],
+    reimported: list[dict[str, Any]],
+    first_flags: list[str],
+    next_flags: list[str],
+) -> None:
+    """A delta of imports from the target connector (alone, or with changes in the forest) recomputes
+    only the attributes the target's rules flow for the objects the forest did not change, and equals
+    a full sync."""
+    initial, users, groups = case
+    base = exported(run_sync(initial, RULES, connectors=CONNECTORS))
+    unchanged = {
+        t: f.with_columns(pl.lit("none").alias("_pending")) for t, f in base.connector_spaces["ad"].items()
+    }
+    cloud = cloud_users(base, imported, first_flags)
+    state = replace(base, connector_spaces={"ad": unchanged, "aad": {"user": cloud}})
+    base = exported(run_sync(state, RULES, connectors=CONNECTORS, mode="delta"))
+    kept = ["none" if f == "add" else "absent" for f in first_flags]
+    again = cloud_users(
+        base,
+        [r if f == "update" else i for i, r, f in zip(imported, reimported, next_flags, strict=True)],
+        [n if k == "none" else k for k, n in zip(kept, next_flags, strict=True)],
+    )
+    forest = world(users, groups).connector_spaces["ad"]
+    for spaces in ({"ad": unchanged, "aad": {"user": again}}, {"ad": forest, "aad": {"user": again}}):
+        state = replace(base, connector_spaces=spaces)
+        full = run_sync(state, RULES, connectors=CONNECTORS, mode="full")
+        delta = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
+        assert comparable(delta) == comparable(full)
+
+
+def test_delta_sync_clears_an_attribute_whose_only_contributor_is_deleted() -> None:
+    """When the one target object that flowed cloudAnchor is deleted, a delta sync clears cloudAnchor and
+    its provenance (no other object contributes), as a full sync does."""
+    users = [
+        {"_anchor": "u0", "_dn": "CN=u0,DC=x", "objectGUID": "g0", "cn": "c0", "uac": 512, "_pending": "add"}
+    ]
+    base = exported(run_sync(world(users, []), RULES, connectors=CONNECTORS))
+    forest = {
+        t: f.with_columns(pl.lit("none").alias("_pending")) for t, f in base.connector_spaces["ad"].items()
+    }
+    values = [{"own_anchor": True, "usageLocation": "DK", "displayName": None}]
+    state = replace(
+        base, connector_spaces={"ad": forest, "aad": {"user": cloud_users(base, values, ["add"])}}
+    )
+    joined = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
+    person = joined.state.metaverse["person"]
+    assert person.select("cloudAnchor", "usageLocation").rows() == [("obj-ad|u0", "DK")]
+    base = exported(joined)
+    gone = cloud_users(base, values, ["delete"])
+    delta = run_sync(
+        replace(base, connector_spaces={"ad": forest, "aad": {"user": gone}}),
+        RULES,
+        connectors=CONNECTORS,
+        mode="delta",
+    )
+    person = delta.state.metaverse["person"]
+    assert person.select("cloudAnchor", "usageLocation", "_by.cloudAnchor").rows() == [(None, None, None)]

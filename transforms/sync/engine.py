@@ -98,6 +98,7 @@ class _Run:
     staged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STAGED_DELETES_SCHEMA))
     staged_new: list[pl.DataFrame] = field(default_factory=list)  # deletes staged by this run
     touched: pl.Series = field(default_factory=lambda: _no_ids())
+    touched_by: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids its objects touched
     projected: pl.Series = field(default_factory=lambda: _no_ids())
     link_changed: dict[str, pl.Series] = field(default_factory=dict)  # connector -> mv ids
     processed: dict[tuple[str, str], pl.Series] = field(default_factory=dict)
@@ -558,7 +559,9 @@ def _inbound_type(
         )
         moved = pl.concat([renamed.get_column(DN), renamed.get_column("__ldn")])
         referrers = _referrers(run, connector, work, changed, moved)
-        run.touched = _union(run.touched, changed, keep.get_column(MV_ID), referrers)
+        touched = _union(changed, keep.get_column(MV_ID), referrers)
+        run.touched = _union(run.touched, touched)
+        run.touched_by[connector] = _union(run.touched_by.get(connector, _no_ids()), touched)
     # Counters (names of the product's run history).
     n_projected = projected.height
     _add(counts, "disconnector-projected-flow", n_projected)
@@ -1104,10 +1107,62 @@ def _delete_rows(deletes: pl.DataFrame) -> pl.DataFrame:
 
 
 def _inbound_flows(run: _Run) -> None:
-    ids = _union(*(f.get_column(MV_ID) for f in run.mv.values())) if run.full else run.touched
-    ids = _minus(ids, run.deleted_mv)
-    if ids.len():
-        _apply_flows(run, ids, only=None, record=True)
+    if run.full:
+        ids = _minus(_union(*(f.get_column(MV_ID) for f in run.mv.values())), run.deleted_mv)
+        if ids.len():
+            _apply_flows(run, ids, only=None, record=True)
+        return
+    for ids, only in _flow_groups(run):
+        _apply_flows(run, ids, only=only, record=True)
+
+
+def _flow_groups(run: _Run) -> list[tuple[pl.Series, frozenset[str] | None]]:
+    """The touched metaverse objects of a delta, grouped by the attributes that can have changed
+    (``None``: every attribute).
+
+    Only the contributions of the connectors whose objects this run processed can differ from the
+    last run's. An object only the target connector touched (as the import confirming an export
+    touches every exported object) recomputes the attributes that connector's inbound rules flow,
+    not those the source forest's rules flow. Objects this run projected recompute every attribute.
+    """
+    ids = _minus(run.touched, run.deleted_mv)
+    if not ids.len():
+        return []
+    every = _inbound_destinations(run, None)
+    bits = {c: 1 << i for i, c in enumerate(run.order)}
+    parts = [
+        pl.DataFrame({MV_ID: touched}).with_columns(pl.lit(bits[c], dtype=pl.Int64).alias("__bit"))
+        for c, touched in run.touched_by.items()
+        if touched.len()
+    ]
+    if not parts or all(_inbound_destinations(run, c) == every for c in run.touched_by):
+        return [(ids, None)]
+    masks = (
+        pl.concat(parts)
+        .join(ids_frame(ids, MV_ID), on=MV_ID, how="semi")
+        .join(ids_frame(run.projected, MV_ID), on=MV_ID, how="anti")
+        .group_by(MV_ID, maintain_order=True)
+        .agg(pl.col("__bit").unique().sum().alias("__mask"))
+    )
+    groups: list[tuple[pl.Series, frozenset[str] | None]] = []
+    rest = _minus(ids, masks.get_column(MV_ID))
+    if rest.len():
+        groups.append((rest, None))
+    for mask in masks.get_column("__mask").unique(maintain_order=True).to_list():
+        only = frozenset().union(*(_inbound_destinations(run, c) for c, bit in bits.items() if mask & bit))
+        of_mask = masks.filter(pl.col("__mask") == mask).get_column(MV_ID)
+        groups.append((of_mask, None if only == every else only))
+    return groups
+
+
+def _inbound_destinations(run: _Run, connector: str | None) -> frozenset[str]:
+    """The metaverse attributes the inbound rules of ``connector`` (of every connector: ``None``) flow."""
+    return frozenset(
+        f.destination
+        for b in run.rules
+        if b.rule.direction is Direction.INBOUND and connector in (None, b.connector)
+        for f in b.rule.flows
+    )
 
 
 def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, record: bool) -> None:
@@ -1123,7 +1178,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
     for connector in run.order:
         for object_type, cs in sorted(run.cs.get(connector, {}).items()):
             rules = _inbound_rules(run, connector, object_type)
-            if not rules or all(not b.rule.flows for b in rules):
+            if not any(only is None or f.destination in only for b in rules for f in b.rule.flows):
                 continue
             links = focus_links.filter(
                 (pl.col("connector") == connector)
@@ -1190,8 +1245,6 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                     resolved = map_references(resolved, attribute, mapping, lower=True)
                 partials[i] = Resolution(resolved, part.attributes, part.merge_types, part.errors)
             unmapped = []
-    if not partials:
-        return
     failed = pl.concat(errors) if errors else pl.DataFrame(schema={MV_ID: pl.String()})
     if record and failed.height:
         run.error(
@@ -1220,9 +1273,7 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             rows_of_type = part.frame.join(type_ids, on=MV_ID, how="semi")
             if rows_of_type.height:
                 typed.append(Resolution(rows_of_type, part.attributes, part.merge_types, part.errors))
-        if not typed:
-            continue
-        rows, merges = combine(typed, type_ids)
+        rows, merges = combine(typed, type_ids) if typed else (type_ids, {})
         destinations = {
             f.destination
             for b in run.rules
@@ -1230,21 +1281,29 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
             for f in b.rule.flows
         }
         attributes = [a for a in merges if a in destinations]
-        if not attributes:
-            continue
         frame = run.mv[mv_type]
+        # Attributes no joined object contributes to any more (their connector's objects of these ids
+        # were all disjoined or deleted): no value, no provenance.
+        vanished = [
+            a for a in frame.columns if a in destinations and a not in merges and (only is None or a in only)
+        ]
+        if not attributes and not vanished:
+            continue
         # A delta replaces a few rows in place (their positions found once); a full run rebuilds.
         positions = None if run.full else _positions(frame, rows.get_column(MV_ID))
         old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi") if positions is None else frame[positions]
+        values = final_values(rows, old, attributes, merges, labels).with_columns(
+            pl.lit(None, dtype=old.schema[c]).alias(c)
+            for a in vanished
+            for c in (a, PROVENANCE_PREFIX + a)
+            if c in old.columns
+        )
+        recomputed = attributes + vanished
+        if not record:
+            values = values.drop([PROVENANCE_PREFIX + a for a in recomputed], strict=False)
+        replaced = [a for a in recomputed if a in old.columns]
         if record:
-            values = final_values(rows, old, attributes, merges, labels)
-        else:
-            values = final_values(rows, old, attributes, merges, labels).drop(
-                [PROVENANCE_PREFIX + a for a in attributes]
-            )
-        replaced = [a for a in attributes if a in old.columns]
-        if record:
-            replaced += [PROVENANCE_PREFIX + a for a in attributes if PROVENANCE_PREFIX + a in old.columns]
+            replaced += [PROVENANCE_PREFIX + a for a in recomputed if PROVENANCE_PREFIX + a in old.columns]
         updated = old.drop(replaced).join(values, on=MV_ID, how="left", maintain_order="left")
         if record:
             # Only objects that were joined before this run count as "connectors with flow updates".
