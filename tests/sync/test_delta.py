@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from unittest.mock import patch
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from tests.sync.conftest import cond, constant, direct, join, rule, scope
 from transforms.rules.model import AttributeFlow, FlowType, MergeType
 from transforms.schema import EXPORT_RESULT_SCHEMA
-from transforms.sync import SyncResult, SyncState, apply_export_results, record_exports, run_sync
+from transforms.sync import SyncResult, SyncState, apply_export_results, engine, record_exports, run_sync
 
 RULES = [
     rule(
@@ -436,3 +437,25 @@ def test_delta_sync_clears_an_attribute_whose_only_contributor_is_deleted() -> N
     )
     person = delta.state.metaverse["person"]
     assert person.select("cloudAnchor", "usageLocation", "_by.cloudAnchor").rows() == [(None, None, None)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario())
+def test_the_export_flow_in_batches_equals_one_batch(case: tuple[SyncState, list[Any], list[Any]]) -> None:
+    """The export attribute flow runs in batches of objects; batches of one and of three (references to objects
+    of other batches, provisioned now or earlier, included) give what one batch gives."""
+    initial, users, groups = case
+
+    def cycle() -> list[dict[str, Any]]:
+        first = run_sync(initial, RULES, connectors=CONNECTORS)
+        state = replace(
+            exported(first), connector_spaces={"ad": world(users, groups).connector_spaces["ad"], "aad": {}}
+        )
+        return [comparable(first)] + [
+            comparable(run_sync(state, RULES, connectors=CONNECTORS, mode=mode)) for mode in ("full", "delta")
+        ]
+
+    whole = cycle()
+    for size in (1, 3):
+        with patch.object(engine, "_EXPORT_BATCH", size):
+            assert cycle() == whole

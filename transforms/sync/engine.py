@@ -1444,6 +1444,8 @@ def _unchanged_columns(
 
 
 _SPLICE_MAX = 2048
+# Objects per batch of the export attribute flow (see _export_flow).
+_EXPORT_BATCH = 200_000
 
 
 def _spliced(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
@@ -1755,12 +1757,27 @@ def _export_flow(
     counts: dict[str, int],
 ) -> None:
     links = _links_of(run, frame, connector).filter(pl.col("object_type") == target_type)
-    rows = frame.join(
-        links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")), on=MV_ID, how="inner", maintain_order="left"
-    )
-    if rows.height == 0:
-        return
-    rows = rows.with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
+    links = links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn"))
+    targets: dict[str, pl.DataFrame] = {}  # the reference targets of a full run, found once
+    # In batches of objects: the values, their JSON and the current values of a million objects at
+    # once (the settling sync after an initial export compares them all) would cost gigabytes.
+    for start in range(0, frame.height, _EXPORT_BATCH):
+        rows = frame.slice(start, _EXPORT_BATCH).join(links, on=MV_ID, how="inner", maintain_order="left")
+        if rows.height:
+            rows = rows.with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
+            _export_batch(run, connector, target_type, rows, scope_cols, targets, counts)
+
+
+def _export_batch(
+    run: _Run,
+    connector: str,
+    target_type: str,
+    rows: pl.DataFrame,
+    scope_cols: Sequence[tuple[BoundRule, str]],
+    targets_found: dict[str, pl.DataFrame],
+    counts: dict[str, int],
+) -> None:
+    """Export attribute flow for ``rows`` (focus objects with their links to ``connector``)."""
     resolution = resolve(rows, MV_ID, scope_cols, params_by_connector=run.params, new_column="__new")
     run.error(
         resolution.errors.join(rows.select(MV_ID, ANCHOR), on=MV_ID, how="left", maintain_order="left"),
@@ -1771,23 +1788,13 @@ def _export_flow(
     resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
     refs = [a for a in resolution.attributes if a in run.references]
     if refs:
-        columns = run.links.select("connector", MV_ID, ANCHOR, DN)
-        if not run.full:
-            columns = _links_where(columns, MV_ID, _reference_values(resolved, refs))
-        links_c = columns.lazy().filter(pl.col("connector") == connector)
-        # Anchor, else DN; an object this run provisions (no anchor, no DN: created by this export)
-        # is a placeholder. Older pending adds (their create failed) are left out until they exist.
-        new_here = run.provisioned.get(connector, _no_ids())
-        placeholder = pl.when(pl.col(MV_ID).is_in(new_here.implode())).then(placeholder_marker(pl.col(MV_ID)))
-        targets = (
-            links_c.unique(MV_ID, keep="first", maintain_order=True)
-            .select(
-                pl.col(MV_ID).alias("key"),
-                pl.coalesce(pl.col(ANCHOR), pl.col(DN), placeholder).alias("value"),
+        targets = targets_found.get("all") if run.full else None
+        if targets is None:
+            targets = _reference_targets(
+                run, connector, None if run.full else _reference_values(resolved, refs)
             )
-            .drop_nulls("value")
-            .collect()
-        )
+            if run.full:
+                targets_found["all"] = targets
         for attribute in refs:
             resolved = map_references(resolved, attribute, targets, lower=False)
     resolved = resolved.join(rows.select(MV_ID, ANCHOR, "__ldn"), on=MV_ID, how="left", maintain_order="left")
@@ -1857,6 +1864,29 @@ def _export_flow(
     existing = resolved.filter(~is_add).height
     _add(counts, "connector-flow", updated)
     _add(counts, "connector-no-flow", existing - updated)
+
+
+def _reference_targets(run: _Run, connector: str, wanted: pl.Series | None) -> pl.DataFrame:
+    """``key`` (metaverse id) -> ``value`` (what a reference to it exports to ``connector``) for the
+    ``wanted`` ids (every linked one: ``None``): the anchor, else the DN; an object this run
+    provisions (no anchor, no DN: created by this export) is a placeholder. Older pending adds (their
+    create failed) are left out until they exist."""
+    columns = run.links.select("connector", MV_ID, ANCHOR, DN)
+    if wanted is not None:
+        columns = _links_where(columns, MV_ID, wanted)
+    new_here = run.provisioned.get(connector, _no_ids())
+    placeholder = pl.when(pl.col(MV_ID).is_in(new_here.implode())).then(placeholder_marker(pl.col(MV_ID)))
+    return (
+        columns.lazy()
+        .filter(pl.col("connector") == connector)
+        .unique(MV_ID, keep="first", maintain_order=True)
+        .select(
+            pl.col(MV_ID).alias("key"),
+            pl.coalesce(pl.col(ANCHOR), pl.col(DN), placeholder).alias("value"),
+        )
+        .drop_nulls("value")
+        .collect()
+    )
 
 
 # --- result ----------------------------------------------------------------------------------
