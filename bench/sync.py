@@ -37,6 +37,7 @@ from flows.config import with_option_defaults  # noqa: E402
 from flows.rulesets import read_rule_files  # noqa: E402
 from transforms.rules import default_expression_checker, load_rule_texts  # noqa: E402
 from transforms.sync import SyncState, apply_export_results, record_exports, run_sync  # noqa: E402
+from transforms.sync.frames import rows_where  # noqa: E402
 from transforms.sync.values import decode_json_expr  # noqa: E402
 
 DOMAIN = "DC=corp,DC=example,DC=com"
@@ -228,7 +229,7 @@ def export(
 ) -> tuple[SyncState, pl.DataFrame]:
     """Export ``exported`` to a stand-in target that accepts everything and assigns anchors
     ``aad-<mv id>`` to created objects: the state after the export, and the export results."""
-    exported = exported.filter(pl.col("connector") == connector)
+    exported = rows_where(exported, pl.col("connector") == connector)  # (all rows: no copy)
     results = (
         exported.select("connector", "object_type", "_mv_id", "_anchor", "op")
         .unique(["connector", "_mv_id"], keep="first", maintain_order=True)

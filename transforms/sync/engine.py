@@ -1289,21 +1289,27 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
         ]
         if not attributes and not vanished:
             continue
+        recomputed = attributes + vanished
+        replaced = [a for a in recomputed if a in frame.columns]
+        if record:
+            replaced += [PROVENANCE_PREFIX + a for a in recomputed if PROVENANCE_PREFIX + a in frame.columns]
         # A delta replaces a few rows in place (their positions found once); a full run rebuilds.
         positions = None if run.full else _positions(frame, rows.get_column(MV_ID))
-        old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi") if positions is None else frame[positions]
+        # Many rows, a few attributes (the import confirming an export of every object): only the
+        # columns recomputed are read and patched, not every column of every row.
+        narrow = only is not None and positions is not None and positions.len() > _SPLICE_MAX
+        if positions is None:
+            old = frame.join(rows.select(MV_ID), on=MV_ID, how="semi")
+        else:
+            old = frame.select(MV_ID, *replaced)[positions] if narrow else frame[positions]
         values = final_values(rows, old, attributes, merges, labels).with_columns(
-            pl.lit(None, dtype=old.schema[c]).alias(c)
+            pl.lit(None, dtype=frame.schema[c]).alias(c)
             for a in vanished
             for c in (a, PROVENANCE_PREFIX + a)
-            if c in old.columns
+            if c in frame.columns
         )
-        recomputed = attributes + vanished
         if not record:
             values = values.drop([PROVENANCE_PREFIX + a for a in recomputed], strict=False)
-        replaced = [a for a in recomputed if a in old.columns]
-        if record:
-            replaced += [PROVENANCE_PREFIX + a for a in recomputed if PROVENANCE_PREFIX + a in old.columns]
         updated = old.drop(replaced).join(values, on=MV_ID, how="left", maintain_order="left")
         if record:
             # Only objects that were joined before this run count as "connectors with flow updates".
@@ -1315,7 +1321,10 @@ def _apply_flows(run: _Run, ids: pl.Series, *, only: frozenset[str] | None, reco
                 run.changed_mv = _union(run.changed_mv, changed.filter(changed.is_in(existing.implode())))
         if positions is not None:
             run.mv[mv_type] = _patch_rows(frame, positions, old, updated)
-            _remember_patch(run, mv_type, frame, positions, updated, run.mv[mv_type])
+            if narrow:  # (the outbound step reads the patched frame: its rows are not at hand)
+                run.patched.pop(mv_type, None)
+            else:
+                _remember_patch(run, mv_type, frame, positions, updated, run.mv[mv_type])
             continue
         rest = frame.join(rows.select(MV_ID), on=MV_ID, how="anti")
         run.mv[mv_type] = pl.concat([rest, updated], how="diagonal_relaxed")
@@ -1383,13 +1392,14 @@ def _patch_rows(
     frame: pl.DataFrame, positions: pl.Series, old: pl.DataFrame, updated: pl.DataFrame
 ) -> pl.DataFrame:
     """``frame`` with the rows at ``positions`` (``old``, aligned with ``updated``) replaced by
-    ``updated``; only columns with a changed value are rebuilt (a delta changes a few columns)."""
+    ``updated``; only columns with a changed value are rebuilt (a delta changes a few columns), and
+    columns ``updated`` lacks are kept."""
     height = frame.height
     existing = frame.schema
     unchanged = _unchanged_columns(existing, old, updated)
     columns: list[pl.Series] = []
     for name in [*existing, *[c for c in updated.columns if c not in existing]]:
-        if name in unchanged:
+        if name in unchanged or name not in updated.columns:
             columns.append(frame.get_column(name))
             continue
         new = updated.get_column(name)

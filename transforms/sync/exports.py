@@ -7,7 +7,7 @@ from dataclasses import replace
 import polars as pl
 
 from transforms.schema import ANCHOR, EXPORT_ADD, EXPORT_DELETE, MV_ID
-from transforms.sync.frames import conform, drop_rows
+from transforms.sync.frames import conform, drop_rows, rows_where
 from transforms.sync.schema import EXPORT_MEMORY_SCHEMA, LINKS_SCHEMA, STAGED_DELETES_SCHEMA
 from transforms.sync.state import SyncState
 from transforms.sync.values import (
@@ -28,10 +28,14 @@ def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
     deletion until an import confirms the deletion.
     """
     keys = ["connector", MV_ID, "attribute"]
-    deletes = exported.filter(pl.col("op") == EXPORT_DELETE).select("connector", MV_ID).unique()
-    values = exported.filter((pl.col("op") != EXPORT_DELETE) & pl.col("attribute").is_not_null()).select(
-        "connector", MV_ID, "attribute", pl.col("new_value").alias("value")
-    )
+    deletes = rows_where(exported.select("connector", MV_ID, "op"), pl.col("op") == EXPORT_DELETE)
+    deletes = deletes.select("connector", MV_ID).unique()
+    # (Columns first, rows after: an initial export keeps every row of tens of millions, which a
+    # filter of the whole frame would copy.)
+    values = rows_where(
+        exported.select("connector", MV_ID, "attribute", pl.col("new_value").alias("value"), "op"),
+        (pl.col("op") != EXPORT_DELETE) & pl.col("attribute").is_not_null(),
+    ).drop("op")
     # A value exported twice keeps the last one. An initial export has tens of millions of values,
     # each once: distinct row hashes prove it without a unique over the string keys (equal hashes,
     # a repeat or a collision, take the exact unique).
