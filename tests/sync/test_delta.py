@@ -463,3 +463,28 @@ def test_the_export_flow_in_batches_equals_one_batch(case: tuple[SyncState, list
     for size in (1, 3):
         with patch.object(engine, "_EXPORT_BATCH", size):
             assert cycle() == whole
+
+
+def test_the_reference_index_holds_only_references_some_rule_reads() -> None:
+    """The forest's managers are indexed (a rule flows manager); the target's are not (no rule of the
+    target reads them)."""
+    users = [
+        {"_anchor": "u0", "_dn": "CN=u0,DC=x", "objectGUID": "g0", "uac": 512, "_pending": "add"},
+        {
+            "_anchor": "u1",
+            "_dn": "CN=u1,DC=x",
+            "objectGUID": "g1",
+            "uac": 512,
+            "manager": "CN=u0,DC=x",
+            "_pending": "add",
+        },
+    ]
+    cloud = pl.DataFrame(
+        {"_anchor": ["c1"], "_dn": [None], "sourceAnchor": ["g1"], "manager": ["c0"], "_pending": ["add"]},
+        schema_overrides={"_dn": pl.String},
+    )
+    state = replace(
+        world(users, []), connector_spaces={**world(users, []).connector_spaces, "aad": {"user": cloud}}
+    )
+    result = run_sync(state, RULES, connectors=CONNECTORS)
+    assert result.state.reference_index.rows() == [("ad", "u1", "cn=u0,dc=x")]

@@ -729,7 +729,7 @@ def _membership_changes(run: _Run, connector: str) -> pl.Series | None:
         rows.append(
             changed.select(ANCHOR, DN, PENDING).join(links, on=ANCHOR, how="left", maintain_order="left")
         )
-        for column in _reference_columns(run, changed):
+        for column in _indexed_columns(run, connector, changed):
             values = pl.col(column)
             if not isinstance(changed.schema[column], pl.List):
                 values = pl.concat_list(values)
@@ -944,6 +944,23 @@ def _reference_columns(run: _Run, frame: pl.DataFrame) -> list[str]:
     return sorted(a for a in run.references if a in frame.columns)
 
 
+def _indexed_columns(run: _Run, connector: str, frame: pl.DataFrame) -> list[str]:
+    """The reference attributes of ``connector``'s objects the reference index holds: those its
+    inbound rules read (a reference that resolves or breaks changes what they flow), and ``member``
+    when its rules scope by group membership. A target connector's members and managers (millions
+    of values) are not indexed when no rule reads them; a changed rule set runs a full sync, which
+    re-indexes."""
+    read = {
+        a.lower()
+        for b in run.rules
+        if b.connector == connector and b.rule.direction is Direction.INBOUND
+        for a in b.rule.source_attributes
+    }
+    if _membership_groups(run, connector):
+        read.add("member")
+    return [a for a in _reference_columns(run, frame) if a.lower() in read]
+
+
 def _update_reference_index(
     run: _Run, connector: str, processed: Sequence[tuple[pl.DataFrame, pl.DataFrame]]
 ) -> None:
@@ -959,7 +976,7 @@ def _update_reference_index(
             continue
         works.append(work.select(ANCHOR))
         new_rows.append(
-            _index_rows(connector, work.filter(~pl.col("__deleted")), _reference_columns(run, cs))
+            _index_rows(connector, work.filter(~pl.col("__deleted")), _indexed_columns(run, connector, cs))
         )
     if not works:
         return
