@@ -248,7 +248,11 @@ def import_target(state: SyncState, results: pl.DataFrame, connector: str = "aad
     links = state.links.filter((pl.col("connector") == connector) & pl.col("_anchor").is_not_null())
     # The values as sent: the export memory, where references to objects created in the same export
     # name the anchors the target assigned.
-    sent = state.export_memory.lazy().filter(pl.col("connector") == connector)
+    sent = (
+        state.export_memory.lazy()
+        .filter(pl.col("connector") == connector)
+        .select("_mv_id", "attribute", "value")
+    )
     space = dict(state.connector_spaces.get(connector, {}))
     for object_type in results.get_column("object_type").unique().sort().to_list():
         typed = results.filter(pl.col("object_type") == object_type)
@@ -258,24 +262,25 @@ def import_target(state: SyncState, results: pl.DataFrame, connector: str = "aad
             .select("_mv_id")
             .join(links.select("_mv_id", "_anchor", "_dn"), on="_mv_id", how="inner", maintain_order="left")
         )
-        rows = sent.join(objects.lazy().select("_mv_id"), on="_mv_id", how="semi").collect()
-        wide = rows.filter(pl.col("attribute") != "dn").pivot(
-            on="attribute", index="_mv_id", values="value", aggregate_function="last"
+        rows = (
+            sent.filter(pl.col("attribute") != "dn")
+            .join(objects.lazy().select("_mv_id"), on="_mv_id", how="semi")
+            .collect()
         )
-        attributes = [c for c in wide.columns if c != "_mv_id"]
-        dtypes = {
-            a: _json_dtype(
-                wide.get_column(a).drop_nulls().head(1).to_list()[0]
-                if wide.get_column(a).null_count() < wide.height
-                else None
+        # One attribute at a time: a pivot of every value at once costs gigabytes at a million users.
+        columns: list[pl.Series] = []
+        for attribute in rows.get_column("attribute").unique().sort().to_list():
+            one = rows.filter(pl.col("attribute") == attribute).unique(
+                "_mv_id", keep="last", maintain_order=True
             )
-            for a in attributes
-        }
-        values = objects.join(wide, on="_mv_id", how="left", maintain_order="left").select(
-            "_anchor",
-            "_dn",
-            *[decode_json_expr(pl.col(a), dtypes[a]).alias(a) for a in attributes],
-        )
+            value = objects.select("_mv_id").join(one, on="_mv_id", how="left", maintain_order="left")
+            sample = value.get_column("value").drop_nulls().head(1).to_list()
+            dtype = _json_dtype(sample[0] if sample else None)
+            columns.append(
+                value.select(decode_json_expr(pl.col("value"), dtype).alias(attribute)).to_series()
+            )
+        del rows
+        values = objects.select("_anchor", "_dn").with_columns(columns)
         current = space.get(object_type)
         if current is None:
             space[object_type] = values.with_columns(
@@ -373,6 +378,7 @@ def main() -> None:
         del exported  # (the pending exports are the largest frame of the run)
         export_peak = max(export_peak, peak_rss_mb())
         state = import_target(state, results)
+        print(f"imported the target back, peak {peak_rss_mb():.0f} MB", file=sys.stderr)
         t = time.perf_counter()
         settle = run_sync(state, rules, connectors=CONNECTORS, params_by_connector=PARAMS, mode="delta")
         state, exported = settle.state, settle.pending_exports

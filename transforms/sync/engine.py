@@ -1472,7 +1472,7 @@ def _unchanged_columns(
 
 _SPLICE_MAX = 2048
 # Objects per batch of the export attribute flow (see _export_flow).
-_EXPORT_BATCH = 200_000
+_EXPORT_BATCH = 100_000
 
 
 def _spliced(column: pl.Series, at: pl.Series, values: pl.Series) -> pl.Series:
