@@ -488,3 +488,30 @@ def test_the_reference_index_holds_only_references_some_rule_reads() -> None:
     )
     result = run_sync(state, RULES, connectors=CONNECTORS)
     assert result.state.reference_index.rows() == [("ad", "u1", "cn=u0,dc=x")]
+
+
+def test_a_delta_re_exports_a_group_whose_member_it_deprovisions() -> None:
+    """A user leaving the target's scope is deprovisioned; the group naming him, unchanged itself,
+    exports its members without him, as a full sync does."""
+    u = [{"_anchor": f"u{i}", "_dn": f"CN=u{i},DC=x", "objectGUID": f"g{i}", "uac": 512} for i in range(2)]
+    g = {"_anchor": "grp0", "_dn": "CN=grp0,DC=x", "objectGUID": "gg0", "cn": "group0"}
+    members = {**g, "member": ["CN=u0,DC=x", "CN=u1,DC=x"]}
+    base = exported(
+        run_sync(
+            world([{**x, "_pending": "add"} for x in u], [{**members, "_pending": "add"}]),
+            RULES,
+            connectors=CONNECTORS,
+        )
+    )
+    # A cycle with nothing changed: the anchors the export assigned are settled.
+    base = exported(run_sync(base, RULES, connectors=CONNECTORS, mode="delta"))
+    changed = world(
+        [{**u[0], "_pending": "none"}, {**u[1], "uac": 514, "_pending": "update"}],
+        [{**members, "_pending": "none"}],
+    )
+    state = replace(base, connector_spaces={"ad": changed.connector_spaces["ad"], "aad": {}})
+    delta = run_sync(state, RULES, connectors=CONNECTORS, mode="delta")
+    exports = delta.pending_exports.filter(pl.col("_mv_id") == "ad|grp0")
+    assert exports.select("attribute", "old_value", "new_value").rows() == [
+        ("member", '["obj-ad|u0","obj-ad|u1"]', '["obj-ad|u0"]')
+    ]

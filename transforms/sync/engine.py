@@ -1560,22 +1560,34 @@ def _outbound_connector(run: _Run, connector: str) -> None:
     if not run.full:
         referrers = _mv_referrers(run, _union(changed_here, run.deleted_mv))
         focus = _union(run.touched, changed_here, referrers)
+    counts: dict[str, int] = {}
+    flows: list[Callable[[], None]] = []
+
+    def process(ids: pl.Series | None) -> None:
+        for mv_type in source_types:
+            frame = run.mv.get(mv_type)
+            if frame is None:
+                continue
+            if ids is not None:
+                frame = _focus_rows(run, mv_type, frame, ids)
+            if frame.height == 0:
+                continue
+            typed = [b for b in rules if b.rule.source_object_type == mv_type]
+            flows.append(_outbound_type(run, connector, mv_type, frame, typed, counts))
+
+    process(focus)
+    if focus is not None:
+        # Objects outside the focus that name one this step provisioned or deprovisioned export
+        # that reference anew (a group loses a member who left the target's scope).
+        moved = _minus(run.link_changed.get(connector, _no_ids()), changed_here)
+        extra = _minus(_mv_referrers(run, moved), focus) if moved.len() else _no_ids()
+        if extra.len():
+            process(extra)
+            focus = _union(focus, extra)
     memory = run.memory
     if focus is not None:
         memory = memory.join(pl.DataFrame({MV_ID: focus}), on=MV_ID, how="semi")
     run.memory_view = memory.filter(pl.col("connector") == connector)
-    counts: dict[str, int] = {}
-    flows: list[Callable[[], None]] = []
-    for mv_type in source_types:
-        frame = run.mv.get(mv_type)
-        if frame is None:
-            continue
-        if focus is not None:
-            frame = _focus_rows(run, mv_type, frame, focus)
-        if frame.height == 0:
-            continue
-        typed = [b for b in rules if b.rule.source_object_type == mv_type]
-        flows.append(_outbound_type(run, connector, mv_type, frame, typed, counts))
     # Export attribute flow once every type is provisioned: a reference may name an object of another
     # type that this run provisions (a group's members), which it carries as a placeholder.
     for export_flow in flows:
@@ -1671,6 +1683,7 @@ def _outbound_type(
         _add(counts, "provisioned-disconnect", gone.height - deletes.height)
         run.links = run.links.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
         run.memory = run.memory.join(gone.select("connector", MV_ID), on=["connector", MV_ID], how="anti")
+        run.changed_link(connector, gone.get_column(MV_ID))
     unlinked = work.filter(~linked & ~pl.col("__multi") & (pl.col("__n") == 1))
     created = _no_ids()
     for i, (bound, _) in enumerate(joining):
@@ -1784,15 +1797,28 @@ def _export_flow(
     counts: dict[str, int],
 ) -> None:
     links = _links_of(run, frame, connector).filter(pl.col("object_type") == target_type)
-    links = links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn"))
+    # The linked rows' positions, their links and whether this run created them, found once.
+    linked = (
+        frame.select(MV_ID)
+        .with_row_index("__pos")
+        .join(
+            links.select(MV_ID, ANCHOR, pl.col(DN).alias("__ldn")),
+            on=MV_ID,
+            how="inner",
+            maintain_order="left",
+        )
+        .with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
+        .drop(MV_ID)
+    )
     targets: dict[str, pl.DataFrame] = {}  # the reference targets of a full run, found once
     # In batches of objects: the values, their JSON and the current values of a million objects at
     # once (the settling sync after an initial export compares them all) would cost gigabytes.
-    for start in range(0, frame.height, _EXPORT_BATCH):
-        rows = frame.slice(start, _EXPORT_BATCH).join(links, on=MV_ID, how="inner", maintain_order="left")
-        if rows.height:
-            rows = rows.with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
-            _export_batch(run, connector, target_type, rows, scope_cols, targets, counts)
+    for start in range(0, linked.height, _EXPORT_BATCH):
+        batch = linked.slice(start, _EXPORT_BATCH)
+        at = batch.get_column("__pos")  # (ascending: gathered from the slice they span)
+        first = at[0]
+        rows = frame.slice(first, at[-1] - first + 1)[at - first].hstack(batch.drop("__pos"))
+        _export_batch(run, connector, target_type, rows, scope_cols, targets, counts)
 
 
 def _export_batch(
