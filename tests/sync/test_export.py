@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import polars as pl
+import pytest
 
 from tests.sync.conftest import cond, direct, exported, join, rule, scope, users
 from transforms.rules.model import AttributeFlow, FlowType
-from transforms.sync import SyncState, record_exports, run_sync
+from transforms.sync import SyncState, apply_export_results, exports, record_exports, run_sync
 
 PROJECT = rule(
     "In - Join",
@@ -298,3 +299,36 @@ def test_a_delta_sync_carries_placeholders_for_objects_it_provisions() -> None:
     assert r.pending_exports.filter(pl.col("attribute") == "manager").select(
         "_mv_id", "op", "new_value"
     ).rows() == [("ad|u2", "add", '{"_mv_id":"ad|u3"}')]
+
+
+def test_placeholders_resolve_alike_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remembered placeholders become the anchors the export assigned (one not created is dropped),
+    in one batch or in batches of one value (an initial export resolves millions in batches)."""
+    memory = pl.DataFrame(
+        {
+            "connector": ["aad"] * 5,
+            "_mv_id": ["g1", "g2", "u1", "u2", "u3"],
+            "attribute": ["members", "members", "manager", "manager", "displayName"],
+            "value": [
+                '[{"_mv_id":"u2"},{"_mv_id":"u1"}]',
+                '[{"_mv_id":"u9"},"t-x"]',
+                '{"_mv_id":"u2"}',
+                '{"_mv_id":"u9"}',
+                '"U3"',
+            ],
+        }
+    )
+    results = pl.DataFrame(
+        {"connector": ["aad"] * 2, "_mv_id": ["u1", "u2"], "_anchor": ["t-u1", "t-u2"], "op": ["add"] * 2}
+    ).with_columns(pl.lit("success").alias("status"))
+    state = SyncState(export_memory=memory)
+    expected = [
+        ("u3", "displayName", '"U3"'),
+        ("g1", "members", '["t-u1","t-u2"]'),
+        ("g2", "members", '["t-x"]'),
+        ("u1", "manager", '"t-u2"'),
+    ]
+    whole = apply_export_results(state, results).export_memory
+    assert whole.select("_mv_id", "attribute", "value").rows() == expected
+    monkeypatch.setattr(exports, "_PLACEHOLDER_BYTES", 1)
+    assert apply_export_results(state, results).export_memory.equals(whole)

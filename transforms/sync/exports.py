@@ -18,6 +18,8 @@ from transforms.sync.values import (
 )
 
 _ROW = "\x00row"
+# Remembered text per batch when placeholders are resolved (see _resolve_placeholders).
+_PLACEHOLDER_BYTES = 32 * 2**20
 
 
 def record_exports(state: SyncState, exported: pl.DataFrame) -> SyncState:
@@ -89,9 +91,34 @@ def _resolve_placeholders(memory: pl.DataFrame, created: pl.DataFrame) -> pl.Dat
     todo = memory.filter(has)
     if todo.height == 0:
         return memory
+    # In batches of about _PLACEHOLDER_BYTES of remembered text: a group's members are one value,
+    # and an initial export's groups hold ten million placeholders, once exploded and joined at once.
+    todo = todo.with_row_index(_ROW)
+    ends = todo.get_column("value").str.len_bytes().cast(pl.Int64).cum_sum()
+    batches = (
+        ((ends - 1) // _PLACEHOLDER_BYTES)
+        .rename("__batch")
+        .to_frame()
+        .with_row_index("__start")
+        .group_by("__batch", maintain_order=True)
+        .agg(pl.col("__start").first(), pl.len().alias("__rows"))
+    )
+    fixed = pl.concat(
+        [
+            _placeholders_resolved(todo.slice(start, rows), created)
+            for start, rows in batches.select("__start", "__rows").iter_rows()
+        ]
+    )
+    # The rest of the memory (tens of millions of values) is kept by slices, not copied.
+    return pl.concat([drop_rows(memory, has.arg_true()), fixed])
+
+
+def _placeholders_resolved(todo: pl.DataFrame, created: pl.DataFrame) -> pl.DataFrame:
+    """Remembered values with placeholders (rows numbered ``_ROW``) with the anchors ``created``
+    assigned in their place (EXPORT_MEMORY_SCHEMA rows)."""
     text = placeholders_to_markers(pl.col("value"))
     is_list = pl.col("value").str.starts_with("[")
-    todo = todo.with_row_index(_ROW).with_columns(is_list.alias("__list"))
+    todo = todo.with_columns(is_list.alias("__list"))
     as_list = pl.List(pl.String())
     values = pl.concat(
         [
@@ -123,6 +150,4 @@ def _resolve_placeholders(memory: pl.DataFrame, created: pl.DataFrame) -> pl.Dat
     singles = todo.filter(~pl.col("__list") & (pl.col("__v").list.len() > 0)).with_columns(
         json_expr(pl.col("__v").list.first(), pl.String()).alias("value")
     )
-    fixed = pl.concat([lists, singles]).select(list(EXPORT_MEMORY_SCHEMA))
-    # The rest of the memory (tens of millions of values) is kept by slices, not copied.
-    return pl.concat([drop_rows(memory, has.arg_true()), fixed])
+    return pl.concat([lists, singles]).select(list(EXPORT_MEMORY_SCHEMA))
