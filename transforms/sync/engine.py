@@ -1596,11 +1596,14 @@ def _outbound_connector(run: _Run, connector: str) -> None:
         run.count(connector, "outbound", name, value)
 
 
-def _links_of(run: _Run, frame: pl.DataFrame, connector: str) -> pl.DataFrame:
-    """The links to ``connector`` of the metaverse objects of ``frame`` (all of them in a full run,
-    whose focus is all)."""
-    links = run.links if run.full else _links_where(run.links, MV_ID, frame.get_column(MV_ID))
-    return links.filter(pl.col("connector") == connector)
+def _links_of(run: _Run, frame: pl.DataFrame, connector: str, columns: Sequence[str]) -> pl.DataFrame:
+    """``columns`` of the links to ``connector`` of the metaverse objects of ``frame`` (all of them in
+    a full run, whose focus is all). The columns are picked first: a settling sync's focus is every
+    object, whose links would be copied whole."""
+    links = run.links.select("connector", *columns)
+    if not run.full:
+        links = _links_where(links, MV_ID, frame.get_column(MV_ID))
+    return links.filter(pl.col("connector") == connector).drop("connector")
 
 
 def _links_where(links: pl.DataFrame, column: str, values: pl.Series) -> pl.DataFrame:
@@ -1636,11 +1639,11 @@ def _outbound_type(
     """Scope, deprovision, join and provision; returns the export attribute flow, run later."""
     frame, scope_cols = _scope_columns(frame, rules, None)
     joining = [(b, c) for b, c in scope_cols if b.rule.is_joining]
-    links_c = _links_of(run, frame, connector)
+    links_c = _links_of(
+        run, frame, connector, [MV_ID, ANCHOR, DN, "object_type", "rule", "link_type", "direction"]
+    )
     work = frame.join(
-        links_c.select(
-            MV_ID, ANCHOR, pl.col(DN).alias("__ldn"), "object_type", "rule", "link_type", "direction"
-        ),
+        links_c.rename({DN: "__ldn"}),
         on=MV_ID,
         how="left",
     )
@@ -1796,7 +1799,8 @@ def _export_flow(
     created: pl.Series,
     counts: dict[str, int],
 ) -> None:
-    links = _links_of(run, frame, connector).filter(pl.col("object_type") == target_type)
+    links = _links_of(run, frame, connector, ["object_type", MV_ID, ANCHOR, DN])
+    links = links.filter(pl.col("object_type") == target_type)
     # The linked rows' positions, their links and whether this run created them, found once.
     linked = (
         frame.select(MV_ID)
