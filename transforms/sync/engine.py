@@ -1814,7 +1814,9 @@ def _export_flow(
         .with_columns(pl.col(MV_ID).is_in(created.implode()).alias("__new"))
         .drop(MV_ID)
     )
-    targets: dict[str, pl.DataFrame] = {}  # the reference targets of a full run, found once
+    # A full run's references name any linked object: their targets are found once for every batch.
+    flowed = {f.destination for b, _ in scope_cols for f in b.rule.flows}
+    targets = _reference_targets(run, connector, None) if run.full and flowed & run.references else None
     # In batches of objects: the values, their JSON and the current values of a million objects at
     # once (the settling sync after an initial export compares them all) would cost gigabytes.
     for start in range(0, linked.height, _EXPORT_BATCH):
@@ -1831,10 +1833,12 @@ def _export_batch(
     target_type: str,
     rows: pl.DataFrame,
     scope_cols: Sequence[tuple[BoundRule, str]],
-    targets_found: dict[str, pl.DataFrame],
+    targets: pl.DataFrame | None,
     counts: dict[str, int],
 ) -> None:
-    """Export attribute flow for ``rows`` (focus objects with their links to ``connector``)."""
+    """Export attribute flow for ``rows`` (focus objects with their links to ``connector``);
+    ``targets``: the reference targets (:func:`_reference_targets`) when found already, else those
+    the rows' references name are looked up."""
     resolution = resolve(rows, MV_ID, scope_cols, params_by_connector=run.params, new_column="__new")
     run.error(
         resolution.errors.join(rows.select(MV_ID, ANCHOR), on=MV_ID, how="left", maintain_order="left"),
@@ -1845,13 +1849,8 @@ def _export_batch(
     resolved = resolution.frame.join(resolution.errors.select(MV_ID), on=MV_ID, how="anti")
     refs = [a for a in resolution.attributes if a in run.references]
     if refs:
-        targets = targets_found.get("all") if run.full else None
         if targets is None:
-            targets = _reference_targets(
-                run, connector, None if run.full else _reference_values(resolved, refs)
-            )
-            if run.full:
-                targets_found["all"] = targets
+            targets = _reference_targets(run, connector, _reference_values(resolved, refs))
         for attribute in refs:
             resolved = map_references(resolved, attribute, targets, lower=False)
     resolved = resolved.join(rows.select(MV_ID, ANCHOR, "__ldn"), on=MV_ID, how="left", maintain_order="left")
